@@ -9,14 +9,17 @@ from ...client import AuthenticatedClient, Client
 from ...models.error import Error
 from ...models.weights_info_request import WeightsInfoRequest
 from ...models.weights_info_response import WeightsInfoResponse
-from ...types import Response
+from ...types import UNSET, Response, Unset
 
 
 def _get_kwargs(
     *,
     body: WeightsInfoRequest,
+    x_idempotency_key: str | Unset = UNSET,
 ) -> dict[str, Any]:
     headers: dict[str, Any] = {}
+    if not isinstance(x_idempotency_key, Unset):
+        headers["X-Idempotency-Key"] = x_idempotency_key
 
     _kwargs: dict[str, Any] = {
         "method": "post",
@@ -75,6 +78,7 @@ def sync_detailed(
     *,
     client: AuthenticatedClient | Client,
     body: WeightsInfoRequest,
+    x_idempotency_key: str | Unset = UNSET,
 ) -> Response[Error | WeightsInfoResponse]:
     """Get a checkpoint's weights info
 
@@ -82,6 +86,7 @@ def sync_detailed(
     caller's checkpoints and for any published checkpoint.
 
     Args:
+        x_idempotency_key (str | Unset):
         body (WeightsInfoRequest): Names the checkpoint to describe.
 
     Raises:
@@ -94,6 +99,7 @@ def sync_detailed(
 
     kwargs = _get_kwargs(
         body=body,
+        x_idempotency_key=x_idempotency_key,
     )
 
     response = client.get_httpx_client().request(
@@ -107,6 +113,7 @@ def sync(
     *,
     client: AuthenticatedClient | Client,
     body: WeightsInfoRequest,
+    x_idempotency_key: str | Unset = UNSET,
 ) -> Error | WeightsInfoResponse | None:
     """Get a checkpoint's weights info
 
@@ -114,6 +121,7 @@ def sync(
     caller's checkpoints and for any published checkpoint.
 
     Args:
+        x_idempotency_key (str | Unset):
         body (WeightsInfoRequest): Names the checkpoint to describe.
 
     Raises:
@@ -127,6 +135,7 @@ def sync(
     return sync_detailed(
         client=client,
         body=body,
+        x_idempotency_key=x_idempotency_key,
     ).parsed
 
 
@@ -134,6 +143,7 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient | Client,
     body: WeightsInfoRequest,
+    x_idempotency_key: str | Unset = UNSET,
 ) -> Response[Error | WeightsInfoResponse]:
     """Get a checkpoint's weights info
 
@@ -141,6 +151,7 @@ async def asyncio_detailed(
     caller's checkpoints and for any published checkpoint.
 
     Args:
+        x_idempotency_key (str | Unset):
         body (WeightsInfoRequest): Names the checkpoint to describe.
 
     Raises:
@@ -153,6 +164,7 @@ async def asyncio_detailed(
 
     kwargs = _get_kwargs(
         body=body,
+        x_idempotency_key=x_idempotency_key,
     )
 
     response = await client.get_async_httpx_client().request(**kwargs)
@@ -164,6 +176,7 @@ async def asyncio(
     *,
     client: AuthenticatedClient | Client,
     body: WeightsInfoRequest,
+    x_idempotency_key: str | Unset = UNSET,
 ) -> Error | WeightsInfoResponse | None:
     """Get a checkpoint's weights info
 
@@ -171,6 +184,7 @@ async def asyncio(
     caller's checkpoints and for any published checkpoint.
 
     Args:
+        x_idempotency_key (str | Unset):
         body (WeightsInfoRequest): Names the checkpoint to describe.
 
     Raises:
@@ -185,5 +199,6 @@ async def asyncio(
         await asyncio_detailed(
             client=client,
             body=body,
+            x_idempotency_key=x_idempotency_key,
         )
     ).parsed
