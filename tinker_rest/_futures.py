@@ -1,0 +1,109 @@
+"""The futures RestClient's methods return, and the worker pool that completes them."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+import warnings
+from collections.abc import Callable, Generator
+from typing import Any, TypeVar
+
+__all__ = ["APIFuture", "WorkerPool"]
+
+T = TypeVar("T")
+
+_worker = threading.local()
+_warned_in_loop = False
+
+
+class APIFuture(concurrent.futures.Future[T]):
+    """A ``concurrent.futures.Future`` that can also be awaited.
+
+    ``future.result(timeout)`` blocks a thread; ``await future`` suspends a coroutine instead.
+    """
+
+    def __await__(self) -> Generator[Any, None, T]:
+        return asyncio.wrap_future(self).__await__()
+
+    def result(self, timeout: float | None = None) -> T:
+        if not self.done():
+            _check_may_block()
+        return super().result(timeout)
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        if not self.done():
+            _check_may_block()
+        return super().exception(timeout)
+
+
+def _check_may_block() -> None:
+    """Refuse a wait that would deadlock; warn once about one that stalls an event loop."""
+    global _warned_in_loop
+    if getattr(_worker, "active", False):
+        raise RuntimeError(
+            "waiting on a tinker-rest future from one of the client's own worker threads "
+            "(a done-callback, say) could deadlock the pool; chain work with "
+            "add_done_callback, or wait from another thread"
+        )
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    if not _warned_in_loop:
+        _warned_in_loop = True
+        warnings.warn(
+            "future.result() blocks the running event loop; use `await future` or the "
+            "method's _async variant instead",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+
+class WorkerPool:
+    """A pool of threads that runs calls and completes their :class:`APIFuture`.
+
+    The threads start on the first call, not before.
+    """
+
+    def __init__(self, max_workers: int) -> None:
+        if max_workers < 1:
+            raise ValueError(f"max_workers must be at least 1, not {max_workers}")
+        self._max_workers = max_workers
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def submit(self, fn: Callable[[], T]) -> APIFuture[T]:
+        future: APIFuture[T] = APIFuture()
+
+        def run() -> None:
+            if not future.set_running_or_notify_cancel():
+                return
+            _worker.active = True
+            try:
+                future.set_result(fn())
+            except BaseException as exc:  # handed to whoever waits on the future
+                future.set_exception(exc)
+            finally:
+                _worker.active = False
+
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("this RestClient is closed; create a new one")
+            if self._executor is None:
+                self._executor = concurrent.futures.ThreadPoolExecutor(
+                    self._max_workers, thread_name_prefix="tinker-rest"
+                )
+            queued = self._executor.submit(run)
+        # A call still queued when the pool shuts down is cancelled, and so is its future.
+        queued.add_done_callback(lambda done: future.cancel() if done.cancelled() else None)
+        return future
+
+    def close(self) -> None:
+        """Let running calls finish, cancel queued ones, and stop the threads."""
+        with self._lock:
+            self._closed = True
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,267 @@
+"""The database schema (SQLAlchemy 2 ORM) and engine set-up of the reference server.
+
+Every table of the domain lives here: organizations, users, API keys (hashes only), projects and
+their members, sessions, training runs, samplers, checkpoints, built archives, audit entries and
+stored idempotent responses. The schema itself is created and changed only by the Alembic
+migrations in ``tinker_rest/server/migrations``; these classes must match them.
+
+The SQL stays portable (SQLite by default, PostgreSQL given a URL): datetimes are stored as naive
+UTC through :class:`UTCDateTime`, JSON through SQLAlchemy's generic ``JSON`` type.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Engine,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    create_engine,
+    event,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+UTC = dt.UTC
+
+
+def utcnow() -> dt.datetime:
+    """The current time, timezone-aware in UTC."""
+    return dt.datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """A timezone-aware UTC datetime stored as a naive UTC ``DATETIME`` on every database."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; give a timezone")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, dt.datetime)
+        return value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    """The declarative base of every table."""
+
+
+class Organization(Base):
+    """An organization: users, projects and the audit log belong to one."""
+
+    __tablename__ = "organizations"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class User(Base):
+    """A user of an organization with a role, ``member`` or ``admin``."""
+
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    organization_id: Mapped[str] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class ApiKey(Base):
+    """An API key, kept only as the SHA-256 hash of the raw ``tml-...`` string."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class Project(Base):
+    """A project of an organization; its members can read the sessions moved into it."""
+
+    __tablename__ = "projects"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    organization_id: Mapped[str] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class ProjectMember(Base):
+    """Membership of a user in a project."""
+
+    __tablename__ = "project_members"
+
+    project_id: Mapped[str] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class Session(Base):
+    """A session: an owner, an optional project, and the runs and samplers it made."""
+
+    __tablename__ = "sessions"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    owner_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    project_id: Mapped[str | None] = mapped_column(
+        ForeignKey("projects.id", ondelete="RESTRICT"), nullable=True, index=True
+    )
+    display_name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    user_metadata: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
+    next_train_index: Mapped[int] = mapped_column(Integer, default=0)
+    next_sample_index: Mapped[int] = mapped_column(Integer, default=0)
+
+    owner: Mapped[User] = relationship()
+
+
+class TrainingRun(Base):
+    """A training run, ``<session>:train:<n>``, owned by its session's owner."""
+
+    __tablename__ = "training_runs"
+
+    id: Mapped[str] = mapped_column(String(160), primary_key=True)
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("sessions.id", ondelete="CASCADE"), index=True
+    )
+    base_model: Mapped[str] = mapped_column(String(255))
+    lora_rank: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    corrupted: Mapped[bool] = mapped_column(Boolean, default=False)
+    train_unembed: Mapped[bool] = mapped_column(Boolean, default=True)
+    train_mlp: Mapped[bool] = mapped_column(Boolean, default=True)
+    train_attn: Mapped[bool] = mapped_column(Boolean, default=True)
+    optimizer: Mapped[str] = mapped_column(String(64), default="adam")
+    user_metadata: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    last_request_time: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
+
+    session: Mapped[Session] = relationship()
+
+
+class Sampler(Base):
+    """A sampler, ``<session>:sample:<n>``, serving a base model or a checkpoint."""
+
+    __tablename__ = "samplers"
+
+    id: Mapped[str] = mapped_column(String(160), primary_key=True)
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("sessions.id", ondelete="CASCADE"), index=True
+    )
+    base_model: Mapped[str] = mapped_column(String(255))
+    model_path: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class Checkpoint(Base):
+    """A checkpoint of a run; its files live in ``blobs/<blob_id>/`` beside the database."""
+
+    __tablename__ = "checkpoints"
+    __table_args__ = (UniqueConstraint("training_run_id", "kind", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    training_run_id: Mapped[str] = mapped_column(
+        ForeignKey("training_runs.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    public: Mapped[bool] = mapped_column(Boolean, default=False)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True, index=True)
+    user_metadata: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)
+    blob_id: Mapped[str] = mapped_column(String(64), unique=True)
+
+    training_run: Mapped[TrainingRun] = relationship()
+
+
+class Archive(Base):
+    """A built (or building) tar archive of one checkpoint's files, served by signed URL."""
+
+    __tablename__ = "archives"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    checkpoint_id: Mapped[int] = mapped_column(
+        ForeignKey("checkpoints.id", ondelete="CASCADE"), unique=True
+    )
+    status: Mapped[str] = mapped_column(String(16))
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class AuditEntry(Base):
+    """One event of an organization's audit log, ``<resource>_<action>``."""
+
+    __tablename__ = "audit_entries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    organization_id: Mapped[str] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    timestamp: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
+    event: Mapped[str] = mapped_column(String(64))
+    event_details: Mapped[dict[str, Any]] = mapped_column(JSON)
+    model_id: Mapped[str | None] = mapped_column(String(160), nullable=True)
+    tinker_path: Mapped[str | None] = mapped_column(Text, nullable=True)
+    purpose: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class IdempotentResponse(Base):
+    """The first response to a request with an ``X-Idempotency-Key``, replayed for 24 hours."""
+
+    __tablename__ = "idempotent_responses"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # SHA-256 over the caller's key, the method, the path and the idempotency key.
+    request_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    status_code: Mapped[int] = mapped_column(Integer)
+    content_type: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+def make_engine(url: str) -> Engine:
+    """Create an engine; SQLite gets WAL, foreign keys, full sync and a busy timeout."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA synchronous=FULL")
+            cursor.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
