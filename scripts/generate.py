@@ -1,7 +1,7 @@
 """Regenerate the bindings in generated/ from spec/tinker-rest.yaml.
 
-    python scripts/generate.py          # write: replace the generated packages (make generate)
-    python scripts/generate.py --check  # check: regenerate into a temp dir and diff (make check-generated)
+    python scripts/generate.py          # write: replace the generated packages
+    python scripts/generate.py --check  # check: regenerate in a temp dir and diff
 
 Both modes build every package into a temporary directory first, with the generators and the
 formatter pinned in pyproject.toml (Python) and package.json (TypeScript, run from node_modules with

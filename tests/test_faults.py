@@ -400,7 +400,7 @@ def test_bad_arguments_fail_at_call_time_with_a_clear_message(make_client) -> No
         client.get_audit_log(event_type="everything")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="ttl_seconds must be an int or None"):
         client.set_checkpoint_ttl_from_tinker_path(PATH, "1h")  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="day must be a datetime.date"):
+    with pytest.raises(TypeError, match=r"day must be a datetime\.date"):
         client.get_audit_log(day="2026-01-15")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="invalid tinker path 'tinker://run/weights'"):
         client.publish_checkpoint_from_tinker_path("tinker://run/weights")
