@@ -1,0 +1,367 @@
+"""``TinkerServer``: the reference server's Python API for tests, benchmarks and users.
+
+One object owns everything a running server needs: the database (migrated at start), the data
+folder beside it (``blobs/`` for checkpoint files, ``archives/`` for built tars, ``secret`` for
+URL signing), the archive builder, the ASGI app, and the expiry sweep (at start and then every
+``sweep_interval`` seconds while serving).
+
+Example::
+
+    server = TinkerServer(tmp_path / "tinker.db")
+    org = server.add_organization("acme")
+    key = server.add_api_key(server.add_user("a@x.org", organization_id=org))
+    with server.run_in_background() as running:
+        httpx.get(running.base_url + "/api/v1/training_runs", headers={"X-API-Key": key})
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import socket
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+import uvicorn
+
+from tinker_rest.server import migrate
+from tinker_rest.server.archives import ArchiveBuilder
+from tinker_rest.server.db import make_engine
+from tinker_rest.server.signing import UrlSigner, load_or_create_secret
+from tinker_rest.server.store import Store
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from tinker_rest.server.demo import DemoData
+
+DEFAULT_DB = Path("tinker-rest-data") / "tinker.db"
+ENV_DATABASE_URL = "TINKER_REST_DATABASE_URL"
+
+
+def default_database() -> str:
+    """The database from ``TINKER_REST_DATABASE_URL``, else ``./tinker-rest-data/tinker.db``."""
+    return os.environ.get(ENV_DATABASE_URL) or str(DEFAULT_DB)
+
+
+def resolve_database(database: str | os.PathLike[str]) -> tuple[str, Path | None]:
+    """The SQLAlchemy URL for a path or URL, and the SQLite file behind it if there is one."""
+    text = os.fspath(database)
+    if "://" not in text:
+        path = Path(text).expanduser().resolve()
+        return f"sqlite:///{path}", path
+    if text.startswith("sqlite:///"):
+        raw = text.removeprefix("sqlite:///")
+        if raw and raw != ":memory:":
+            return text, Path(raw).expanduser().resolve()
+    return text, None
+
+
+class RunningServer:
+    """A handle on a server running in a background thread; ``stop()`` ends it."""
+
+    def __init__(self, server: TinkerServer, uv: uvicorn.Server, sock: socket.socket) -> None:
+        self._server = server
+        self._uv = uv
+        self._sock = sock
+        host, port = sock.getsockname()[:2]
+        self.host: str = host
+        self.port: int = port
+        self.base_url = f"http://{host}:{port}"
+        self._thread = threading.Thread(
+            target=self._run, name=f"tinker-rest-server-{port}", daemon=True
+        )
+        self._stopped = False
+
+    def _run(self) -> None:
+        self._uv.run(sockets=[self._sock])
+
+    def start(self, timeout: float = 30.0) -> None:
+        self._thread.start()
+        for _ in range(int(timeout / 0.01)):
+            if self._uv.started or not self._thread.is_alive():
+                break
+            threading.Event().wait(0.01)
+        if not self._uv.started:
+            self.stop()
+            raise RuntimeError("the server did not start")
+
+    def stop(self) -> None:
+        """Stop serving and wait for the server thread; safe to call twice."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self._uv.should_exit = True
+        if self._thread.is_alive():
+            self._thread.join(timeout=30)
+        self._sock.close()
+        self._server._stop_sweeper()
+
+    def __enter__(self) -> RunningServer:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class TinkerServer:
+    """A Tinker-compatible REST server over a database and a data folder.
+
+    Args:
+        database: a SQLite file path or any SQLAlchemy URL (PostgreSQL works too).
+        data_dir: where checkpoint files, archives and the signing secret go; by default a
+            folder ``<db name>-data`` beside a SQLite file, else ``./tinker-rest-data``.
+        archive_url_ttl: how long signed download URLs stay valid, in seconds (15 minutes).
+        sweep_interval: seconds between expiry sweeps while serving.
+        archive_wait: how long an archive request waits for a build before answering 503.
+    """
+
+    def __init__(
+        self,
+        database: str | os.PathLike[str],
+        *,
+        data_dir: str | os.PathLike[str] | None = None,
+        archive_url_ttl: int = 900,
+        sweep_interval: float = 60.0,
+        archive_wait: float = 2.0,
+    ) -> None:
+        url, sqlite_file = resolve_database(database)
+        if data_dir is not None:
+            self.data_dir = Path(data_dir).resolve()
+        elif sqlite_file is not None:
+            self.data_dir = sqlite_file.parent / f"{sqlite_file.stem}-data"
+        else:
+            self.data_dir = DEFAULT_DB.parent.resolve()
+        if sqlite_file is not None:
+            sqlite_file.parent.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.database_url = url
+        self.engine = make_engine(url)
+        migrate.upgrade(self.engine)
+        self.store = Store(self.engine, self.data_dir)
+        self.signer = UrlSigner(load_or_create_secret(self.data_dir / "secret"))
+        self.archive_url_ttl = archive_url_ttl
+        self.sweep_interval = sweep_interval
+        self.builder = ArchiveBuilder(self.store, wait_seconds=archive_wait)
+        self._app: FastAPI | None = None
+        self._sweep_stop = threading.Event()
+        self._sweeper: threading.Thread | None = None
+        self.sweep()
+
+    # --- the app and serving ----------------------------------------------------------------
+
+    @property
+    def app(self) -> FastAPI:
+        """The ASGI application (built on first use)."""
+        if self._app is None:
+            from tinker_rest.server.app import create_app
+
+            self._app = create_app(
+                self.store, self.builder, self.signer, archive_url_ttl=self.archive_url_ttl
+            )
+        return self._app
+
+    def sweep(self) -> int:
+        """Delete expired checkpoints with their files now; return how many went."""
+        return self.store.sweep()
+
+    def _start_sweeper(self) -> None:
+        if self._sweeper is not None and self._sweeper.is_alive():
+            return
+        self._sweep_stop.clear()
+
+        def loop() -> None:
+            while not self._sweep_stop.wait(self.sweep_interval):
+                self.sweep()
+
+        self._sweeper = threading.Thread(target=loop, name="tinker-rest-sweep", daemon=True)
+        self._sweeper.start()
+
+    def _stop_sweeper(self) -> None:
+        self._sweep_stop.set()
+        if self._sweeper is not None:
+            self._sweeper.join(timeout=10)
+            self._sweeper = None
+
+    def _uvicorn(self, host: str, port: int) -> uvicorn.Server:
+        config = uvicorn.Config(
+            self.app, host=host, port=port, log_level="warning", lifespan="off", access_log=False
+        )
+        return uvicorn.Server(config)
+
+    def run_in_background(self, host: str = "127.0.0.1", port: int = 0) -> RunningServer:
+        """Start serving on ``host:port`` (0 picks a free port) in a thread; returns a handle.
+
+        Use it as a context manager, or call ``stop()`` on the handle.
+        """
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            sock.close()
+            raise
+        running = RunningServer(self, self._uvicorn(host, port), sock)
+        self._start_sweeper()
+        running.start()
+        return running
+
+    def serve(self, host: str = "127.0.0.1", port: int = 8000) -> None:
+        """Serve in the foreground until interrupted (``tinker-rest serve``)."""
+        self._start_sweeper()
+        try:
+            self._uvicorn(host, port).run()
+        finally:
+            self._stop_sweeper()
+
+    def close(self) -> None:
+        """Stop the sweep and archive builds, and dispose of the database engine."""
+        self._stop_sweeper()
+        self.builder.close()
+        self.engine.dispose()
+
+    def __enter__(self) -> TinkerServer:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # --- adding data ------------------------------------------------------------------------
+
+    def add_organization(self, name: str) -> str:
+        """Create an organization; returns its id."""
+        return self.store.add_organization(name)
+
+    def add_user(self, email: str, *, organization_id: str, role: str = "member") -> str:
+        """Create a user with role ``member`` or ``admin``; returns the user id."""
+        return self.store.add_user(email, organization_id=organization_id, role=role)
+
+    def add_api_key(self, user_id: str) -> str:
+        """Create an API key (``tml-...``) for a user; the raw key is returned only here."""
+        return self.store.add_api_key(user_id)
+
+    def revoke_api_key(self, raw_key: str) -> None:
+        """Revoke an API key; it answers 401 from now on."""
+        self.store.revoke_api_key(raw_key)
+
+    def add_project(
+        self,
+        name: str,
+        *,
+        organization_id: str,
+        members: list[str] | tuple[str, ...] = (),
+        project_id: str | None = None,
+    ) -> str:
+        """Create a project with member user ids; returns its id."""
+        return self.store.add_project(
+            name, organization_id=organization_id, members=members, project_id=project_id
+        )
+
+    def add_session(
+        self,
+        owner_id: str,
+        project_id: str | None = None,
+        display_name: str | None = None,
+        user_metadata: Mapping[str, str] | None = None,
+        *,
+        session_id: str | None = None,
+        created_at: dt.datetime | None = None,
+    ) -> str:
+        """Create a session for a user; returns its id (``sess-<hex>`` unless given)."""
+        return self.store.add_session(
+            owner_id,
+            project_id=project_id,
+            display_name=display_name,
+            user_metadata=user_metadata,
+            session_id=session_id,
+            created_at=created_at,
+        )
+
+    def add_training_run(
+        self,
+        session_id: str,
+        base_model: str = "Qwen/Qwen3-8B",
+        lora_rank: int | None = 32,
+        user_metadata: Mapping[str, str] | None = None,
+        *,
+        corrupted: bool = False,
+    ) -> str:
+        """Create a training run ``<session>:train:<n>``; ``lora_rank=None`` is not LoRA."""
+        return self.store.add_training_run(
+            session_id,
+            base_model=base_model,
+            lora_rank=lora_rank,
+            user_metadata=user_metadata,
+            corrupted=corrupted,
+        )
+
+    def add_sampler(
+        self, session_id: str, base_model: str = "Qwen/Qwen3-8B", model_path: str | None = None
+    ) -> str:
+        """Create a sampler ``<session>:sample:<n>``; returns its id."""
+        return self.store.add_sampler(session_id, base_model=base_model, model_path=model_path)
+
+    def add_checkpoint(
+        self,
+        training_run_id: str,
+        kind: str,
+        name: str,
+        files: Mapping[str, bytes | int] | None = None,
+        public: bool = False,
+        expires_at: dt.datetime | None = None,
+        created_at: dt.datetime | None = None,
+        user_metadata: Mapping[str, str] | None = None,
+    ) -> str:
+        """Create a checkpoint with real files; returns its tinker path.
+
+        ``files`` maps names to bytes, or to an int size for a generated file of zero bytes
+        written without holding it in memory (``{"weights.bin": 1 << 30}``). ``size_bytes``
+        is the sum of the file sizes.
+        """
+        return self.store.add_checkpoint(
+            training_run_id,
+            kind,
+            name,
+            files=files if files is not None else {"adapter_model.safetensors": b"\0" * 1024},
+            public=public,
+            expires_at=expires_at,
+            created_at=created_at,
+            user_metadata=user_metadata,
+        )
+
+    def seed_demo(self) -> DemoData:
+        """Add the demo data set (``--demo``): an organization, two users, a project, sessions,
+        runs, samplers and checkpoints with files of a few MB, one of them published."""
+        from tinker_rest.server.demo import seed_demo
+
+        return seed_demo(self)
+
+    @property
+    def archive_builds(self) -> int:
+        """How many archive builds this server has started (for tests of build sharing)."""
+        return self.builder.builds_started
+
+
+@contextmanager
+def running_server(database: str | os.PathLike[str]) -> Iterator[RunningServer]:
+    """Open a server on ``database`` and run it in the background for the ``with`` block."""
+    server = TinkerServer(database)
+    try:
+        with server.run_in_background() as running:
+            yield running
+    finally:
+        server.close()
