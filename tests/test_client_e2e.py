@@ -6,7 +6,7 @@ import datetime
 import io
 import tarfile
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -30,7 +30,8 @@ from tinker_rest.types import (
     WeightsInfoResponse,
 )
 
-from .conftest import World
+if TYPE_CHECKING:
+    from conftest import World
 
 Call = Callable[..., Any]
 
