@@ -12,6 +12,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import httpx
@@ -55,6 +56,7 @@ from tinker_rest_client.models import (
     WeightsInfoRequest,
 )
 
+from tinker_rest._download import DownloadProgress, download_archive, target_name
 from tinker_rest._errors import (
     APIConnectionError,
     APIResponseValidationError,
@@ -762,6 +764,73 @@ class RestClient:
             return self.list_sessions(size, offset, access_scope).result().sessions, None
 
         return _paginate(page, page_size, limit)
+
+    # -- downloads -------------------------------------------------------------------------
+
+    def download_checkpoint(
+        self,
+        tinker_path: str,
+        dest: str | os.PathLike[str] = ".",
+        *,
+        extract: bool = True,
+        force: bool = False,
+        progress: DownloadProgress | None = None,
+    ) -> Path:
+        """Download a checkpoint's files into the directory ``dest``; return where they are.
+
+        ``GET /api/v1/training_runs/{training_run_id}/checkpoints/{kind}/{name}/archive``, then
+        the signed URL it gives, streamed and resumed after broken connections (see
+        :mod:`tinker_rest._download`). Blocks until done.
+
+        Args:
+            tinker_path: the checkpoint, ``tinker://<run id>/<kind>/<name>``.
+            dest: the directory to download into; made if missing.
+            extract: extract the archive into ``dest/<run id>_<kind>_<name>`` (True), or keep
+                it as the tar file ``dest/<run id>_<kind>_<name>.tar`` (False).
+            force: replace that directory or file when it already exists.
+            progress: called as ``progress(bytes_done, bytes_total_or_None)`` while it streams.
+
+        Returns:
+            The path of the extracted directory, or of the tar file.
+
+        Raises:
+            InvalidTinkerPathError: at once, when ``tinker_path`` is malformed.
+            TargetExistsError: the target exists and ``force`` is false.
+            UnsafeArchiveError: the archive holds a link, a device or a path leaving the target.
+
+        Example:
+            >>> where = client.download_checkpoint("tinker://run-id/weights/0001", "models")
+            >>> sorted(p.name for p in where.iterdir())
+        """
+        path = TinkerPath.parse(tinker_path)
+        name = target_name(path)
+        target = Path(dest) / (name if extract else f"{name}.tar")
+
+        def url() -> str:
+            return self._archive_url(path).result().url
+
+        return download_archive(
+            self._http(), url, target, extract=extract, force=force, progress=progress
+        )
+
+    async def download_checkpoint_async(
+        self,
+        tinker_path: str,
+        dest: str | os.PathLike[str] = ".",
+        *,
+        extract: bool = True,
+        force: bool = False,
+        progress: DownloadProgress | None = None,
+    ) -> Path:
+        """Coroutine twin of :meth:`download_checkpoint`; the download runs in a thread."""
+        return await asyncio.to_thread(
+            self.download_checkpoint,
+            tinker_path,
+            dest,
+            extract=extract,
+            force=force,
+            progress=progress,
+        )
 
 
 def _paginate(
