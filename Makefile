@@ -7,14 +7,14 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 NODE_INSTALLED := node_modules/.installed
 
-.PHONY: help install demo serve test pytest lint lint-py lint-spec generate check-generated bench clean
+.PHONY: help install demo serve test pytest lint lint-py lint-spec lint-ts generate check-generated bench clean
 
 help:
 	@echo "make demo             start a local server with demo data and run the tour"
 	@echo "make test             lint, drift check and the whole test suite"
 	@echo "make generate         regenerate generated/ from spec/tinker-rest.yaml"
 	@echo "make check-generated  fail if generated/ differs from what the spec makes"
-	@echo "make lint             ruff, mypy --strict and the spec lint"
+	@echo "make lint             ruff, mypy --strict, the spec lint and tsc --strict"
 	@echo "make serve            run the reference server on 127.0.0.1:8000 with demo data"
 	@echo "make bench            run the benchmarks"
 
@@ -52,7 +52,10 @@ lint-spec: $(INSTALLED) $(NODE_INSTALLED)
 	npx --no-install redocly lint --format=stylish spec/tinker-rest.yaml
 	$(VENV)/bin/openapi-spec-validator spec/tinker-rest.yaml
 
-lint: lint-py lint-spec
+lint-ts: $(NODE_INSTALLED)
+	npx --no-install tsc -p ts --noEmit
+
+lint: lint-py lint-spec lint-ts
 
 pytest: install
 	$(VENV)/bin/pytest
@@ -63,4 +66,4 @@ bench: install
 	$(PY) scripts/bench.py
 
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) node_modules ts/build .pytest_cache .mypy_cache .ruff_cache .hypothesis
