@@ -194,9 +194,13 @@ class WeightsInfoRequest(BaseModel):
     Names the checkpoint to describe.
     """
 
-    tinker_path: str
+    tinker_path: constr(
+        pattern=r"^tinker://[^/]+/(weights|sampler_weights|external_weights)/[^/]+$"
+    )
     """
-    The checkpoint's tinker path.
+    The checkpoint's tinker path, `tinker://<training_run_id>/<kind>/<name>`. A malformed
+    path is a `400`.
+
     """
 
 

@@ -645,7 +645,10 @@ export interface components {
         };
         /** @description Names the checkpoint to describe. */
         WeightsInfoRequest: {
-            /** @description The checkpoint's tinker path. */
+            /**
+             * @description The checkpoint's tinker path, `tinker://<training_run_id>/<kind>/<name>`. A malformed
+             *     path is a `400`.
+             */
             tinker_path: string;
         };
         /** @description The optimizer a run trains with. Other fields may follow `type`. */

@@ -36,6 +36,7 @@ from typing import Annotated, Any, TypeVar
 import tinker_rest_models as m
 import yaml
 from fastapi import Depends, FastAPI, Header, Query, Request, Response
+from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, StreamingResponse
 from pydantic import BaseModel, ValidationError
@@ -172,14 +173,18 @@ class RequestIdMiddleware:
 # --- input parsing: 400 with the field named ------------------------------------------------
 
 
-def int_param(name: str, raw: str | None, *, default: int, minimum: int, maximum: int) -> int:
+def int_param(
+    name: str, raw: str | None, *, default: int, minimum: int, maximum: int | None
+) -> int:
     """Parse an integer query parameter strictly; out of range or malformed is a 400."""
     if raw is None:
         return default
     if not INTEGER.fullmatch(raw):
         raise ApiError(400, f"{name}: must be an integer, not {raw!r}")
     value = int(raw)
-    if not minimum <= value <= maximum:
+    if maximum is None and value < minimum:
+        raise ApiError(400, f"{name}: must be at least {minimum}")
+    if maximum is not None and not minimum <= value <= maximum:
         raise ApiError(400, f"{name}: must be between {minimum} and {maximum}")
     return value
 
@@ -204,7 +209,7 @@ def _validation_detail(exc: ValidationError | RequestValidationError) -> str:
     return f"{'.'.join(loc) or 'body'}: {first.get('msg', 'invalid')}"
 
 
-async def _json_object(request: Request, *, required: bool) -> bytes | None:
+async def _json_object(request: Request, *, required: bool) -> dict[str, Any] | None:
     raw = await request.body()
     if not raw.strip():
         if required:
@@ -216,19 +221,36 @@ async def _json_object(request: Request, *, required: bool) -> bytes | None:
         raise ApiError(400, "body: not valid JSON") from None
     if not isinstance(data, dict):
         raise ApiError(400, "body: must be a JSON object")
-    return raw
+    return data
 
 
-def required_body(model: type[M]) -> Callable[[Request], Awaitable[M]]:
+def _validate(model: type[M], data: dict[str, Any], nullable: frozenset[str]) -> M:
+    """Validate ``data`` as the spec says: strict types, no null for a non-nullable field.
+
+    JSON Schema counts ``3600.0`` as an integer, so integral floats become ints first.
+    """
+    for name, value in data.items():
+        if value is None and name in model.model_fields and name not in nullable:
+            raise ApiError(400, f"{name}: must not be null")
+    cleaned = {
+        name: int(value) if isinstance(value, float) and value.is_integer() else value
+        for name, value in data.items()
+    }
+    try:
+        return model.model_validate(cleaned, strict=True)
+    except ValidationError as exc:
+        raise ApiError(400, _validation_detail(exc)) from None
+
+
+def required_body(
+    model: type[M], nullable: frozenset[str] = frozenset()
+) -> Callable[[Request], Awaitable[M]]:
     """A dependency parsing a required JSON object body strictly into ``model``."""
 
     async def dependency(request: Request) -> M:
-        raw = await _json_object(request, required=True)
-        assert raw is not None
-        try:
-            return model.model_validate_json(raw, strict=True)
-        except ValidationError as exc:
-            raise ApiError(400, _validation_detail(exc)) from None
+        data = await _json_object(request, required=True)
+        assert data is not None
+        return _validate(model, data, nullable)
 
     return dependency
 
@@ -237,13 +259,8 @@ def optional_body(model: type[M]) -> Callable[[Request], Awaitable[M | None]]:
     """A dependency parsing an optional JSON object body strictly into ``model``."""
 
     async def dependency(request: Request) -> M | None:
-        raw = await _json_object(request, required=False)
-        if raw is None:
-            return None
-        try:
-            return model.model_validate_json(raw, strict=True)
-        except ValidationError as exc:
-            raise ApiError(400, _validation_detail(exc)) from None
+        data = await _json_object(request, required=False)
+        return None if data is None else _validate(model, data, frozenset())
 
     return dependency
 
@@ -261,6 +278,25 @@ def require_caller(
     if caller is None:
         raise ApiError(401, "Invalid or missing API key")
     return caller
+
+
+def _query_names(dependant: Dependant) -> set[str]:
+    names = {field.alias for field in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
+def reject_unknown_query(request: Request) -> None:
+    """A 400 for query parameters the operation does not declare (the spec allows none)."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    known = _query_names(dependant)
+    for name in request.query_params:
+        if name not in known:
+            raise ApiError(400, f"{name or '(empty)'}: unknown query parameter")
 
 
 Authed = Annotated[Caller, Depends(require_caller)]
@@ -285,6 +321,7 @@ def create_app(
         openapi_url=None,
         docs_url=None,
         redoc_url=None,
+        dependencies=[Depends(reject_unknown_query)],
     )
     app.router.redirect_slashes = False
     app.state.store = store
@@ -321,7 +358,7 @@ def create_app(
         return choice_param("access_scope", raw, ("owned", "accessible"), "owned")
 
     def offset_of(raw: str | None) -> int:
-        return int_param("offset", raw, default=0, minimum=0, maximum=2**63 - 1)
+        return int_param("offset", raw, default=0, minimum=0, maximum=None)
 
     # --- spec, docs, health ------------------------------------------------------------------
 
@@ -452,7 +489,8 @@ def create_app(
         checkpoint_kind: m.CheckpointKind,
         checkpoint_name: str,
         body: Annotated[
-            m.SetCheckpointTtlRequest, Depends(required_body(m.SetCheckpointTtlRequest))
+            m.SetCheckpointTtlRequest,
+            Depends(required_body(m.SetCheckpointTtlRequest, frozenset({"ttl_seconds"}))),
         ],
     ) -> Response:
         """Set or remove an owned checkpoint's expiry. ``PUT …/checkpoints/{kind}/{name}/ttl``"""

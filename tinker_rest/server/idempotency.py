@@ -1,10 +1,12 @@
 """Replaying the first response to a repeated ``X-Idempotency-Key`` (ASGI middleware).
 
 A non-GET request with an idempotency key seen in the last 24 hours, from the same API key, for
-the same method and path, gets the stored first response instead of acting twice: a retried
+the same method, path and body, gets the stored first response instead of acting twice: a retried
 publish after a lost response answers 204 again, not 409. Requests with the same key run one at a
-time. Responses that say nothing about the request's effect (401, 5xx) are not stored, so a retry
-after them acts normally. Stored responses expire with the periodic sweep.
+time. A different body under the same key is a different request (a retry resends the same
+body), so a reused key never answers for a request it did not see. Responses that say nothing
+about the request's effect (401, 5xx) are not stored, so a retry after them acts normally.
+Stored responses expire with the periodic sweep.
 """
 
 from __future__ import annotations
@@ -47,10 +49,12 @@ class IdempotencyMiddleware:
             )
             return
         api_key = headers.get(b"x-api-key", b"").decode("latin-1")
+        body = await _read_body(receive)
+        receive = _replay_body(body)
+        parts = [hash_api_key(api_key), scope["method"], scope["path"], key]
+        fingerprint = "\n".join(parts).encode("utf-8", "surrogateescape")
         request_hash = hashlib.sha256(
-            "\n".join([hash_api_key(api_key), scope["method"], scope["path"], key]).encode(
-                "utf-8", "surrogateescape"
-            )
+            fingerprint + b"\n" + hashlib.sha256(body).digest()
         ).hexdigest()
         lock = self._locks.get(request_hash)
         if lock is None:
@@ -89,6 +93,31 @@ class IdempotencyMiddleware:
                 await run_in_threadpool(
                     self.store.store_response, request_hash, status, content_type, b"".join(chunks)
                 )
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replay_body(body: bytes) -> Receive:
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return {"type": "http.disconnect"}
+
+    return receive
 
 
 async def _send(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:

@@ -250,9 +250,12 @@ class TinkerServer:
         """Create a user with role ``member`` or ``admin``; returns the user id."""
         return self.store.add_user(email, organization_id=organization_id, role=role)
 
-    def add_api_key(self, user_id: str) -> str:
-        """Create an API key (``tml-...``) for a user; the raw key is returned only here."""
-        return self.store.add_api_key(user_id)
+    def add_api_key(self, user_id: str, raw_key: str | None = None) -> str:
+        """Create an API key (``tml-...``) for a user; the raw key is returned only here.
+
+        ``raw_key`` imports an existing key instead of making a new one.
+        """
+        return self.store.add_api_key(user_id, raw_key)
 
     def revoke_api_key(self, raw_key: str) -> None:
         """Revoke an API key; it answers 401 from now on."""

@@ -190,9 +190,15 @@ class Store:
             )
         return user_id
 
-    def add_api_key(self, user_id: str) -> str:
-        """Create an API key for a user; the raw key is returned once and never stored."""
-        raw_key = "tml-" + secrets.token_urlsafe(32)
+    def add_api_key(self, user_id: str, raw_key: str | None = None) -> str:
+        """Create an API key for a user; the raw key is returned once and never stored.
+
+        ``raw_key`` imports a key made elsewhere (``tml-`` and at least 32 more characters).
+        """
+        if raw_key is None:
+            raw_key = "tml-" + secrets.token_urlsafe(32)
+        elif not raw_key.startswith("tml-") or len(raw_key) < 36:
+            raise BadRequest("key: must be tml- followed by at least 32 characters")
         with self.transaction() as s:
             user = s.get(db.User, user_id)
             if user is None:

@@ -15,7 +15,8 @@ class WeightsInfoRequest:
     """Names the checkpoint to describe.
 
     Attributes:
-        tinker_path (str): The checkpoint's tinker path.
+        tinker_path (str): The checkpoint's tinker path, `tinker://<training_run_id>/<kind>/<name>`. A malformed
+            path is a `400`.
     """
 
     tinker_path: str
