@@ -1,7 +1,8 @@
 """Fixtures for the reference server's tests: a real server on 127.0.0.1 over a temp SQLite file.
 
-``env`` seeds two organizations' worth of users and data, starts the server in a background
-thread with :meth:`TinkerServer.run_in_background`, and stops it by its handle afterwards.
+``env`` seeds users, a project, sessions, runs and checkpoints (see ``server_env.seed``), starts
+the server in a background thread with :meth:`TinkerServer.run_in_background`, and stops it by
+its handle afterwards.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class Env:
     run_b: str
     path_a1: str  # tinker://run_a/weights/0001
     path_a_final: str  # tinker://run_a/sampler_weights/final
+    files: dict[str, bytes] = dataclasses.field(default_factory=lambda: dict(FILES))
 
     @property
     def base_url(self) -> str:

@@ -139,11 +139,11 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | str | None:
             return "unsatisfiable"
         return max(size - suffix, 0), size - 1
     first = int(first_text)
-    last = int(last_text) if last_text else size - 1
-    if last < first:
+    if last_text and int(last_text) < first:
         return None
     if first >= size:
         return "unsatisfiable"
+    last = int(last_text) if last_text else size - 1
     return first, min(last, size - 1)
 
 
