@@ -59,6 +59,7 @@ SIGNATURE = re.compile(r"[0-9a-f]+")
 INTEGER = re.compile(r"-?[0-9]+")
 DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 INT64 = (-(2**63), 2**63 - 1)
+JSON_WHITESPACE = b" \t\n\r"
 
 
 class ApiError(Exception):
@@ -211,7 +212,7 @@ def _validation_detail(exc: ValidationError | RequestValidationError) -> str:
 
 async def _json_object(request: Request, *, required: bool) -> dict[str, Any] | None:
     raw = await request.body()
-    if not raw.strip():
+    if not raw.strip(JSON_WHITESPACE):
         if required:
             raise ApiError(400, "body: a JSON object is required")
         return None
