@@ -2,10 +2,11 @@
 
 The steps, each of which cleans up after itself when it fails:
 
-1. fetch: stream the archive from its signed URL into ``<target>.part`` a chunk at a time, so
-   memory stays flat however large the archive is. After a broken connection, ask again from
-   where the file stopped (``Range: bytes=<n>-``); give up after a bounded number of failures
-   in a row. The file must end up exactly as long as the server said.
+1. fetch: stream the archive from its signed URL into ``<target>.part``, writing each piece as
+   it arrives from the socket, so memory stays flat however large the archive is. After a
+   broken connection, ask again from where the file stopped (``Range: bytes=<n>-``); give up
+   after a bounded number of failures in a row. The file must end up exactly as long as the
+   server said.
 2. extract: read the tar (plain or gzip-compressed) as a stream and write its regular files and
    directories into a fresh directory beside the target. Absolute names, ``..``, symbolic and
    hard links, device files and FIFOs are refused by this module's own checks, whatever the
@@ -112,7 +113,7 @@ def download_archive(
         force: replace an existing ``target``; otherwise it is an error.
         progress: called with ``(bytes_done, bytes_total)`` as the bytes arrive.
         max_retries: failed attempts in a row, without any byte gained, before giving up.
-        chunk_size: bytes read and written at a time.
+        chunk_size: bytes copied at a time while extracting.
 
     Returns:
         ``target``.
@@ -128,14 +129,7 @@ def download_archive(
     target.parent.mkdir(parents=True, exist_ok=True)
     part = target.with_name(target.name + ".part")
     try:
-        fetch_archive(
-            http,
-            get_url,
-            part,
-            progress=progress,
-            max_retries=max_retries,
-            chunk_size=chunk_size,
-        )
+        fetch_archive(http, get_url, part, progress=progress, max_retries=max_retries)
         if extract:
             staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
             try:
@@ -157,7 +151,6 @@ def fetch_archive(
     *,
     progress: DownloadProgress | None = None,
     max_retries: int = DEFAULT_MAX_RETRIES,
-    chunk_size: int = CHUNK_SIZE,
 ) -> int:
     """Stream an archive into ``part``, resuming after broken connections; return its size.
 
@@ -166,6 +159,9 @@ def fetch_archive(
     is read again from the start. A 403 fetches a fresh URL once per attempt, as signed URLs
     expire. ``part`` is left in place either way; the caller removes it.
 
+    Progress means holding more bytes than ever before, so a server that keeps breaking off at
+    the same place, or keeps sending the start again, fails after ``max_retries`` retries.
+
     Raises:
         ArchiveIncompleteError: ``max_retries`` attempts in a row gained nothing, or the file's
             length differs from the length the server announced.
@@ -173,15 +169,17 @@ def fetch_archive(
     """
     url = get_url()
     failures = 0
+    best = 0  # the most bytes ever held: only going past it counts as progress
     refreshed = False
     total: int | None = None
     with part.open("wb") as out:
         while True:
             done = out.tell()
-            before = done
             request = http.build_request("GET", url)
             for name in _CREDENTIAL_HEADERS:
                 request.headers.pop(name, None)
+            # Range counts stored bytes; a compressed transfer would count others.
+            request.headers["Accept-Encoding"] = "identity"
             if done:
                 request.headers["Range"] = f"bytes={done}-"
             try:
@@ -196,7 +194,9 @@ def fetch_archive(
                         done = start
                     if progress is not None:
                         progress(done, total)
-                    for chunk in response.iter_bytes(chunk_size):
+                    # Each piece as it arrives (no chunk_size): a buffered partial chunk would
+                    # be lost at a break and fetched again.
+                    for chunk in response.iter_bytes():
                         out.write(chunk)
                         done += len(chunk)
                         if progress is not None:
@@ -216,7 +216,8 @@ def fetch_archive(
                 if total is None or done == total:
                     break
                 failure = f"the body ended at byte {done} of {total}"
-            failures = 0 if out.tell() > before else failures + 1
+            failures = 0 if out.tell() > best else failures + 1
+            best = max(best, out.tell())
             if failures > max_retries:
                 raise ArchiveIncompleteError(
                     f"the download failed {failures} times in a row, at byte {out.tell()}"

@@ -192,28 +192,35 @@ def metadata(value: object) -> str:
 
 
 def count_progress() -> Progress:
-    """A progress bar counting things done, on stderr; gone once finished."""
+    """A progress bar counting things done, on stderr; gone once finished.
+
+    Shown only on a terminal, so logs and captured stderr get no half-drawn bars.
+    """
+    console = stderr()
     return Progress(
         SpinnerColumn(),
         TextColumn("{task.description}", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
-        console=stderr(),
+        console=console,
         transient=True,
+        disable=not console.is_terminal,
     )
 
 
 def download_progress() -> Progress:
-    """A progress bar of bytes, speed and time left, on stderr."""
+    """A progress bar of bytes, speed and time left, on stderr; only on a terminal."""
+    console = stderr()
     return Progress(
         TextColumn("{task.description}", markup=False),
         BarColumn(),
         DownloadColumn(binary_units=True),
         TransferSpeedColumn(),
         TimeRemainingColumn(),
-        console=stderr(),
+        console=console,
         transient=True,
+        disable=not console.is_terminal,
     )
 
 
