@@ -132,6 +132,7 @@ def download_archive(
         fetch_archive(http, get_url, part, progress=progress, max_retries=max_retries)
         if extract:
             staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+            staging.chmod(0o755)  # mkdtemp's 0o700 would otherwise become the target's
             try:
                 extract_archive(part, staging, chunk_size=chunk_size)
                 _put_in_place(staging, target)

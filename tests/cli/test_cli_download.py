@@ -153,6 +153,7 @@ def test_cut_connection_resumes_with_range(
         )
     assert where == target
     assert tree(target) == PAYLOAD
+    assert target.stat().st_mode & 0o777 == 0o755
     assert sorted(p.name for p in target.parent.iterdir()) == ["ckpt"]  # no .part, no staging
     first, second = server.plan.requests
     assert "range" not in first
