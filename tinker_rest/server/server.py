@@ -302,21 +302,31 @@ class TinkerServer:
         user_metadata: Mapping[str, str] | None = None,
         *,
         corrupted: bool = False,
+        training_run_id: str | None = None,
     ) -> str:
-        """Create a training run ``<session>:train:<n>``; ``lora_rank=None`` is not LoRA."""
+        """Create a training run ``<session>:train:<n>`` (or ``training_run_id`` if given);
+        ``lora_rank=None`` is not LoRA."""
         return self.store.add_training_run(
             session_id,
             base_model=base_model,
             lora_rank=lora_rank,
             user_metadata=user_metadata,
             corrupted=corrupted,
+            training_run_id=training_run_id,
         )
 
     def add_sampler(
-        self, session_id: str, base_model: str = "Qwen/Qwen3-8B", model_path: str | None = None
+        self,
+        session_id: str,
+        base_model: str = "Qwen/Qwen3-8B",
+        model_path: str | None = None,
+        *,
+        sampler_id: str | None = None,
     ) -> str:
-        """Create a sampler ``<session>:sample:<n>``; returns its id."""
-        return self.store.add_sampler(session_id, base_model=base_model, model_path=model_path)
+        """Create a sampler ``<session>:sample:<n>`` (or ``sampler_id``); returns its id."""
+        return self.store.add_sampler(
+            session_id, base_model=base_model, model_path=model_path, sampler_id=sampler_id
+        )
 
     def add_checkpoint(
         self,

@@ -301,13 +301,15 @@ class Store:
         lora_rank: int | None = 32,
         user_metadata: Mapping[str, str] | None = None,
         corrupted: bool = False,
+        training_run_id: str | None = None,
     ) -> str:
-        """Create a training run ``<session>:train:<n>``; ``lora_rank=None`` is a full run."""
+        """Create a training run ``<session>:train:<n>`` (or ``training_run_id`` if given);
+        ``lora_rank=None`` is a full run."""
         with self.transaction() as s:
             session = s.get(db.Session, session_id)
             if session is None:
                 raise NotFound(f"Session {session_id!r} not found")
-            run_id = f"{session_id}:train:{session.next_train_index}"
+            run_id = training_run_id or f"{session_id}:train:{session.next_train_index}"
             session.next_train_index += 1
             now = db.utcnow()
             s.add(
@@ -329,14 +331,19 @@ class Store:
         return run_id
 
     def add_sampler(
-        self, session_id: str, *, base_model: str, model_path: str | None = None
+        self,
+        session_id: str,
+        *,
+        base_model: str,
+        model_path: str | None = None,
+        sampler_id: str | None = None,
     ) -> str:
-        """Create a sampler ``<session>:sample:<n>`` and return its id."""
+        """Create a sampler ``<session>:sample:<n>`` (or ``sampler_id``); return its id."""
         with self.transaction() as s:
             session = s.get(db.Session, session_id)
             if session is None:
                 raise NotFound(f"Session {session_id!r} not found")
-            sampler_id = f"{session_id}:sample:{session.next_sample_index}"
+            sampler_id = sampler_id or f"{session_id}:sample:{session.next_sample_index}"
             session.next_sample_index += 1
             s.add(
                 db.Sampler(
