@@ -34,15 +34,16 @@ from typing import IO, Protocol
 
 import httpx
 
-from tinker_rest._errors import TinkerRestError, status_error
+from tinker_rest._errors import (
+    ArchiveIncompleteError,
+    TargetExistsError,
+    UnsafeArchiveError,
+    status_error,
+)
 from tinker_rest._paths import TinkerPath
 
 __all__ = [
-    "ArchiveIncompleteError",
-    "DownloadError",
     "DownloadProgress",
-    "TargetExistsError",
-    "UnsafeArchiveError",
     "download_archive",
     "extract_archive",
     "fetch_archive",
@@ -63,22 +64,6 @@ class DownloadProgress(Protocol):
     """Told how far a download has come: bytes written so far, and the total when known."""
 
     def __call__(self, done: int, total: int | None, /) -> None: ...
-
-
-class DownloadError(TinkerRestError):
-    """A checkpoint could not be downloaded or extracted."""
-
-
-class TargetExistsError(DownloadError, FileExistsError):
-    """The download's target already exists, and replacing it was not asked for."""
-
-
-class ArchiveIncompleteError(DownloadError):
-    """The archive kept breaking off, or its length is not what the server said."""
-
-
-class UnsafeArchiveError(DownloadError):
-    """The archive holds a member that could write outside the target or is not a plain file."""
 
 
 def target_name(tinker_path: TinkerPath) -> str:

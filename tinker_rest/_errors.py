@@ -8,6 +8,10 @@ Every one of them is a ``TinkerRestError``::
     ├── APIConnectionError           the request got no response: refused, reset, DNS, ...
     │   └── APITimeoutError          ... or the connect or read timeout passed
     ├── APIResponseValidationError   a successful response does not match the spec
+    ├── DownloadError                a checkpoint could not be downloaded or extracted
+    │   ├── TargetExistsError        (also a FileExistsError) the target exists; pass force
+    │   ├── ArchiveIncompleteError   the archive kept breaking off or has the wrong length
+    │   └── UnsafeArchiveError       the archive holds a link, a device or a path leaving it
     └── APIStatusError               the service answered with an error status
         ├── BadRequestError          400
         ├── AuthenticationError      401
@@ -32,17 +36,21 @@ __all__ = [
     "APIResponseValidationError",
     "APIStatusError",
     "APITimeoutError",
+    "ArchiveIncompleteError",
     "AuthenticationError",
     "BadRequestError",
     "ConflictError",
+    "DownloadError",
     "InternalServerError",
     "InvalidTinkerPathError",
     "MissingAPIKeyError",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
+    "TargetExistsError",
     "TinkerRestError",
     "UnprocessableEntityError",
+    "UnsafeArchiveError",
 ]
 
 
@@ -89,6 +97,22 @@ class APIResponseValidationError(TinkerRestError):
             f"unexpected {response.status_code} response to {_describe(response.request)}: "
             f"{problem}"
         )
+
+
+class DownloadError(TinkerRestError):
+    """A checkpoint could not be downloaded or extracted."""
+
+
+class TargetExistsError(DownloadError, FileExistsError):
+    """The download's target already exists, and replacing it was not asked for."""
+
+
+class ArchiveIncompleteError(DownloadError):
+    """The archive kept breaking off, or its length is not what the server said."""
+
+
+class UnsafeArchiveError(DownloadError):
+    """The archive holds a member that could write outside the target or is not a plain file."""
 
 
 class APIStatusError(TinkerRestError):

@@ -23,14 +23,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tinker_rest import APIStatusError, RestClient
-from tinker_rest._download import (
+from tinker_rest import (
+    APIStatusError,
     ArchiveIncompleteError,
+    RestClient,
     TargetExistsError,
     UnsafeArchiveError,
-    download_archive,
-    extract_archive,
 )
+from tinker_rest._download import download_archive, extract_archive
 
 PAYLOAD = {
     "adapter_model.safetensors": os.urandom(300_000),

@@ -14,18 +14,16 @@ from typing import Any, NoReturn
 import click
 
 from tinker_rest._client import DEFAULT_BASE_URL
-from tinker_rest._download import (
-    ArchiveIncompleteError,
-    DownloadError,
-    TargetExistsError,
-    UnsafeArchiveError,
-)
 from tinker_rest._errors import (
     APIConnectionError,
     APIResponseValidationError,
     APIStatusError,
+    ArchiveIncompleteError,
+    DownloadError,
     MissingAPIKeyError,
+    TargetExistsError,
     TinkerRestError,
+    UnsafeArchiveError,
 )
 from tinker_rest._version import __version__
 from tinker_rest.cli._checkpoints import checkpoint_group
