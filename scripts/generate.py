@@ -105,6 +105,8 @@ def build(out: Path) -> None:
         "ruff-format",
     )
     (models / "py.typed").write_text("")
+    # The server serves the spec its models were made from, so the spec travels with them.
+    shutil.copyfile(SPEC, models / "tinker-rest.yaml")
     _stamp(models, "datamodel-code-generator")
     # One pinned formatter pass over everything, with no project config, so output is stable.
     _run(BIN / "ruff", "format", "--isolated", "--no-cache", "--quiet", out)

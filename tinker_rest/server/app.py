@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import importlib.resources
 import json
 import logging
 import re
@@ -30,7 +31,6 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from functools import cache
-from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import tinker_rest_models as m
@@ -53,7 +53,8 @@ log = logging.getLogger("tinker_rest.server")
 
 M = TypeVar("M", bound=BaseModel)
 
-SPEC_PATH = Path(__file__).resolve().parents[2] / "spec" / "tinker-rest.yaml"
+# `make generate` puts a copy of spec/tinker-rest.yaml beside the models made from it.
+SPEC_RESOURCE = importlib.resources.files("tinker_rest_models") / "tinker-rest.yaml"
 ARCHIVE_ID = re.compile(r"[A-Za-z0-9_-]+")
 SIGNATURE = re.compile(r"[0-9a-f]+")
 INTEGER = re.compile(r"-?[0-9]+")
@@ -83,7 +84,7 @@ def error_response(status: int, detail: str, headers: dict[str, str] | None = No
 @cache
 def spec_text() -> str:
     """The source spec, ``spec/tinker-rest.yaml``, as text."""
-    return SPEC_PATH.read_text(encoding="utf-8")
+    return SPEC_RESOURCE.read_text(encoding="utf-8")
 
 
 @cache
