@@ -11,6 +11,9 @@ import argparse
 import asyncio
 import contextlib
 import datetime
+import os
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -117,6 +120,21 @@ def tour(client: RestClient, member: RestClient) -> None:
         print(f"  {entry.timestamp:%H:%M:%S} {entry.event:24} {concerning}")
 
 
+def shell_tour(base_url: str, api_key: str, run_id: str, tinker_path: str, folder: Path) -> None:
+    """The same service through the `tinker-rest` command line."""
+    env = {**os.environ, "TINKER_BASE_URL": base_url, "TINKER_API_KEY": api_key}
+    env.setdefault("COLUMNS", "120")  # rich wraps at 80 columns when not on a terminal
+    commands = [
+        ["run", "list", "--access-scope", "accessible"],
+        ["checkpoint", "list", "--run-id", run_id],
+        ["checkpoint", "download", tinker_path, "-o", str(folder / "downloads")],
+        ["-f", "json", "checkpoint", "info", tinker_path],
+    ]
+    for args in commands:
+        step("$ tinker-rest " + " ".join(args))
+        subprocess.run([sys.executable, "-m", "tinker_rest.cli", *args], env=env, check=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", type=Path, help="keep the server's data in this folder")
@@ -133,6 +151,9 @@ def main() -> None:
                 RestClient(running.base_url, demo.member_key) as member,
             ):
                 tour(admin, member)
+                run_id = demo.training_run_ids[0]
+                path = admin.list_checkpoints(run_id).result().checkpoints[0].tinker_path
+            shell_tour(running.base_url, demo.admin_key, run_id, path, folder)
         server.close()
     print(
         "\nDone. `make serve` keeps a server running; `tinker-rest --help` shows the command line."
