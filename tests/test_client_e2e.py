@@ -19,6 +19,7 @@ from tinker_rest import (
     NotFoundError,
     PermissionDeniedError,
     RestClient,
+    RetryPolicy,
 )
 from tinker_rest.types import (
     Checkpoint,
@@ -300,3 +301,41 @@ def test_concurrent_calls_from_many_threads_share_one_client(
 ) -> None:
     futures = [alice.get_training_run(world.run_a) for _ in range(64)]
     assert {f.result(timeout=60).training_run_id for f in futures} == {world.run_a}
+
+
+class LoseFirstResponse(httpx.BaseTransport):
+    """Sends every request to the real server, but loses the first response on the way back."""
+
+    def __init__(self) -> None:
+        self.real = httpx.HTTPTransport()
+        self.sent: list[httpx.Request] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.sent.append(request)
+        response = self.real.handle_request(request)
+        if len(self.sent) == 1:
+            response.read()
+            response.close()
+            raise httpx.ReadError("connection reset after the server answered", request=request)
+        return response
+
+    def close(self) -> None:
+        self.real.close()
+
+
+def test_a_publish_retried_after_a_lost_response_is_not_a_conflict(world: World) -> None:
+    path = world.server.add_checkpoint(world.run_a, "weights", "retried", files=world.files)
+    transport = LoseFirstResponse()
+    with world.client(transport=transport) as client:
+        client.retry_policy = RetryPolicy(initial_delay=0.01)
+        assert client.publish_checkpoint_from_tinker_path(path).result(timeout=30) is None
+    assert len(transport.sent) == 2
+    assert (
+        transport.sent[0].headers["X-Idempotency-Key"]
+        == transport.sent[1].headers["X-Idempotency-Key"]
+    )
+    with world.client() as client:
+        listed = client.list_checkpoints(world.run_a).result(timeout=30).checkpoints
+        assert next(c.public for c in listed if c.tinker_path == path)
+        with pytest.raises(ConflictError):  # a new call is a new request
+            client.publish_checkpoint_from_tinker_path(path).result(timeout=30)
