@@ -1,0 +1,56 @@
+"""The benchmark harness keeps working: ``scripts/bench.py --smoke`` runs end to end.
+
+Tiny counts, no timing assertions: only that every figure comes out, with a number.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+FIGURES = {
+    "sequential_latency",
+    "concurrent_throughput",
+    "async_path",
+    "no_collapse",
+    "client_cpu",
+    "import",
+    "pagination",
+    "deep_page",
+    "download",
+    "server",
+}
+
+
+def test_bench_smoke(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "bench.py"), "--smoke", "--out", str(out)],
+        check=True,
+        cwd=REPO,
+        timeout=240,
+        capture_output=True,
+    )
+    result = json.loads(out.read_text())
+    assert result["smoke"] is True
+    keys = {f["key"] for f in result["figures"]}
+    assert keys == FIGURES
+    client_figures = {
+        "sequential_latency",
+        "concurrent_throughput",
+        "async_path",
+        "no_collapse",
+        "client_cpu",
+    }
+    for design, expected in (("loop", client_figures), ("fixed", client_figures - {"async_path"})):
+        figures = result[f"{design}_design_figures"]
+        assert {f["key"].removesuffix(f"_{design}") for f in figures} == expected
+    others = result["loop_design_figures"] + result["fixed_design_figures"]
+    for f in result["figures"] + others:
+        assert isinstance(f["median"], float) and f["median"] > 0, f
+        assert f["min"] <= f["median"] <= f["max"], f
+        assert isinstance(f["met"], bool), f
+    assert result["extra"]["max_workers_sweep"]["per_s"]
