@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 import email.utils
 import enum
@@ -225,6 +224,8 @@ class RestClient:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
+        import asyncio
+
         await asyncio.to_thread(self.close)
 
     # -- the seam: every call goes through _submit, _send and _unwrap --------------------
@@ -823,6 +824,8 @@ class RestClient:
         progress: DownloadProgress | None = None,
     ) -> Path:
         """Coroutine twin of :meth:`download_checkpoint`; the download runs in a thread."""
+        import asyncio
+
         return await asyncio.to_thread(
             self.download_checkpoint,
             tinker_path,

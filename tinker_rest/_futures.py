@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
+import sys
 import threading
 import warnings
 from collections.abc import Callable, Generator
@@ -24,6 +24,8 @@ class APIFuture(concurrent.futures.Future[T]):
     """
 
     def __await__(self) -> Generator[Any, None, T]:
+        import asyncio  # only a coroutine awaits, and asyncio is loaded by then
+
         return asyncio.wrap_future(self).__await__()
 
     def result(self, timeout: float | None = None) -> T:
@@ -46,6 +48,9 @@ def _check_may_block() -> None:
             "(a done-callback, say) could deadlock the pool; chain work with "
             "add_done_callback, or wait from another thread"
         )
+    asyncio = sys.modules.get("asyncio")  # no asyncio imported: no event loop is running
+    if asyncio is None:
+        return
     try:
         asyncio.get_running_loop()
     except RuntimeError:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import datetime
+import enum
 from typing import Any
 
 import attrs
@@ -16,21 +18,37 @@ from tinker_rest.types import Checkpoint, CheckpointArchiveUrlResponse
 __all__ = ["settle"]
 
 
+# Values settle never needs to look inside.
+_LEAF = (str, int, float, bool, type(None), datetime.date, enum.Enum, Unset)
+# Per class: its attrs fields, or None for a class that is not an attrs model.
+_FIELDS: dict[type, tuple[attrs.Attribute[Any], ...] | None] = {}
+
+
+def _fields(cls: type) -> tuple[attrs.Attribute[Any], ...] | None:
+    try:
+        return _FIELDS[cls]
+    except KeyError:
+        fields = tuple(attrs.fields(cls)) if attrs.has(cls) else None
+        _FIELDS[cls] = fields
+        return fields
+
+
 def settle(value: object) -> None:
     """Replace every ``Unset`` in a parsed response, in place, recursively."""
     if isinstance(value, list):
         for item in value:
-            settle(item)
+            if not isinstance(item, _LEAF):
+                settle(item)
         return
-    cls = type(value)
-    if not attrs.has(cls):
+    fields = _fields(type(value))
+    if fields is None:
         return
     _derive(value)
-    for field in attrs.fields(cls):
+    for field in fields:
         current = getattr(value, field.name)
         if isinstance(current, Unset):
             setattr(value, field.name, _absent(field))
-        else:
+        elif not isinstance(current, _LEAF):
             settle(current)
 
 

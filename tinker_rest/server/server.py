@@ -203,7 +203,10 @@ class TinkerServer:
 
         Use it as a context manager, or call ``stop()`` on the handle.
         """
-        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        # Say TCP outright: asyncio turns on TCP_NODELAY only for sockets whose protocol is
+        # IPPROTO_TCP, and without it every small response waits ~40 ms for a delayed ACK.
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
