@@ -54,6 +54,14 @@ def test_every_operation_needs_a_valid_key(env: Env, key: str | None) -> None:
         assert ckpts[0]["public"] is False and ckpts[0]["expires_at"] is None
 
 
+def test_a_key_revoked_while_in_use_is_refused_at_once(env: Env) -> None:
+    key = env.server.add_api_key(env.alice)
+    with env.client(key) as c:
+        assert c.get("/api/v1/training_runs").status_code == 200  # now remembered as valid
+        env.server.revoke_api_key(key)
+        assert c.get("/api/v1/training_runs").status_code == 401
+
+
 def test_another_users_private_things_are_404(env: Env) -> None:
     with env.client(env.mallory_key) as c:
         for method, path, body in _operations(env):

@@ -22,6 +22,8 @@ import hashlib
 import re
 import secrets
 import shutil
+import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -127,6 +129,9 @@ def _safe_id(value: str) -> bool:
     return "\x00" not in value and len(value) <= 1000
 
 
+CALLER_CACHE_SECONDS = 5.0
+
+
 class Store:
     """Every domain operation of the server, over one SQLAlchemy engine and the blob folder."""
 
@@ -138,6 +143,9 @@ class Store:
         self.blob_dir.mkdir(parents=True, exist_ok=True)
         self.archive_dir.mkdir(parents=True, exist_ok=True)
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        # key hash -> (monotonic time it was looked up, caller); see authenticate().
+        self._callers: dict[str, tuple[float, Caller]] = {}
+        self._callers_lock = threading.Lock()
 
     @contextmanager
     def transaction(self) -> Iterator[DbSession]:
@@ -152,6 +160,22 @@ class Store:
         if not raw_key:
             return None
         key_hash = hash_api_key(raw_key)
+        # Every request authenticates, so a key seen in the last few seconds is not looked up
+        # again. A revocation through this store takes effect at once; one made by another
+        # process on the same database (`tinker-rest admin revoke-key`) within CALLER_CACHE_SECONDS.
+        with self._callers_lock:
+            cached = self._callers.get(key_hash)
+        if cached is not None and time.monotonic() - cached[0] < CALLER_CACHE_SECONDS:
+            return cached[1]
+        caller = self._lookup_caller(key_hash)
+        with self._callers_lock:
+            if caller is None:
+                self._callers.pop(key_hash, None)
+            else:
+                self._callers[key_hash] = (time.monotonic(), caller)
+        return caller
+
+    def _lookup_caller(self, key_hash: str) -> Caller | None:
         with self.transaction() as s:
             row = s.execute(
                 select(db.User)
@@ -227,6 +251,9 @@ class Store:
                 user = s.get(db.User, key.user_id)
                 assert user is not None
                 self._audit(s, user.organization_id, "api_key_revoke", {"user": user.email})
+        # After the commit, so that no request can cache the key as valid again.
+        with self._callers_lock:
+            self._callers.pop(hash_api_key(raw_key), None)
 
     def add_project(
         self,
