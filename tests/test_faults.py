@@ -411,3 +411,23 @@ def test_a_malformed_success_body_is_a_validation_error(make_client) -> None:
     script = Script(httpx.Response(200, json={"training_run_id": "r"}))
     with pytest.raises(APIResponseValidationError, match="GET /api/v1/training_runs/r"):
         make_client(script).get_training_run("r").result(timeout=10)
+
+
+def test_a_call_no_worker_has_started_runs_in_the_thread_that_waits(make_client) -> None:
+    gate = threading.Event()
+    threads: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        threads.append(threading.current_thread().name)
+        if len(threads) == 1:
+            gate.wait(5)  # keeps the only worker busy
+        return httpx.Response(200, json=RUN)
+
+    client = make_client(Script(handler), max_workers=1)
+    busy = client.get_training_run("r")
+    waited = client.get_training_run("r")
+    assert waited.result(timeout=None).is_lora  # no worker is free: this thread runs it
+    assert threads[1] == threading.current_thread().name
+    gate.set()
+    assert busy.result(timeout=10).is_lora
+    assert len(threads) == 2  # the worker did not run the claimed call again

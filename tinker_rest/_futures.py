@@ -21,7 +21,11 @@ class APIFuture(concurrent.futures.Future[T]):
     """A ``concurrent.futures.Future`` that can also be awaited.
 
     ``future.result(timeout)`` blocks a thread; ``await future`` suspends a coroutine instead.
+    A thread that waits with no timeout on a call no worker has started yet runs the call
+    itself, which spares the sequential ``method(...).result()`` two thread handoffs.
     """
+
+    _run_inline: Callable[[], None] | None = None
 
     def __await__(self) -> Generator[Any, None, T]:
         import asyncio  # only a coroutine awaits, and asyncio is loaded by then
@@ -31,6 +35,9 @@ class APIFuture(concurrent.futures.Future[T]):
     def result(self, timeout: float | None = None) -> T:
         if not self.done():
             _check_may_block()
+            run, self._run_inline = self._run_inline, None
+            if run is not None and timeout is None:
+                run()
         return super().result(timeout)
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
@@ -81,17 +88,30 @@ class WorkerPool:
 
     def submit(self, fn: Callable[[], T]) -> APIFuture[T]:
         future: APIFuture[T] = APIFuture()
+        claim = threading.Lock()  # taken by whichever runs the call: a worker or the waiter
 
-        def run() -> None:
+        def complete() -> None:
             if not future.set_running_or_notify_cancel():
                 return
-            _worker.active = True
             try:
                 future.set_result(fn())
             except BaseException as exc:  # handed to whoever waits on the future
                 future.set_exception(exc)
+
+        def run() -> None:
+            if not claim.acquire(blocking=False):
+                return  # the thread waiting on the future ran it
+            _worker.active = True
+            try:
+                complete()
             finally:
                 _worker.active = False
+
+        def run_inline() -> None:
+            if claim.acquire(blocking=False):
+                complete()
+
+        future._run_inline = run_inline
 
         with self._lock:
             if self._closed:
