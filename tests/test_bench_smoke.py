@@ -45,11 +45,9 @@ def test_bench_smoke(tmp_path: Path) -> None:
         "no_collapse",
         "client_cpu",
     }
-    for design, expected in (("loop", client_figures), ("fixed", client_figures - {"async_path"})):
-        figures = result[f"{design}_design_figures"]
-        assert {f["key"].removesuffix(f"_{design}") for f in figures} == expected
-    others = result["loop_design_figures"] + result["fixed_design_figures"]
-    for f in result["figures"] + others:
+    loop = result["loop_design_figures"]
+    assert {f["key"].removesuffix("_loop") for f in loop} == client_figures
+    for f in result["figures"] + loop:
         assert isinstance(f["median"], float) and f["median"] > 0, f
         assert f["min"] <= f["median"] <= f["max"], f
         assert isinstance(f["met"], bool), f

@@ -31,9 +31,9 @@ REPO = HERE.parent.parent
 RUN_PATH = "/api/v1/training_runs/{}"
 FAST_RUN_ID = "sess-bench:train:0"
 # threads: the facade as it is, design (a); loop: design (b), an event-loop thread driving
-# httpx.AsyncClient; fixed: design (a) with the fixes this report proposes (bench/fixes.py).
-DESIGNS = ("threads", "fixed", "loop")
-LABELS = {"threads": "", "fixed": " [a+fixes]", "loop": " [b: event loop]"}
+# httpx.AsyncClient (bench/evloop.py).
+DESIGNS = ("threads", "loop")
+LABELS = {"threads": "", "loop": " [b: event loop]"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -189,8 +189,7 @@ def bench_fast(plan: Plan) -> tuple[list[dict[str, Any]], dict[str, Any]]:
             for design in [d for d in DESIGNS if d != "loop" or rep < plan.loop_conc_repeats]:
                 with w.make_client(design, base, key, plan.default_workers) as client:
                     ours_fut[design].append(w.ours_futures(client, FAST_RUN_ID, n, k))
-                    if design != "fixed":  # the fixes do not touch the async path
-                        ours_aio[design].append(w.ours_async(client, FAST_RUN_ID, n, k))
+                    ours_aio[design].append(w.ours_async(client, FAST_RUN_ID, n, k))
 
         # The best raw way, per repeat.
         best = [
@@ -474,7 +473,7 @@ def fmt(x: float) -> str:
 
 def detail(f: dict[str, Any]) -> str:
     """A short 'ours vs baseline' in natural units."""
-    k = f["key"].removesuffix("_loop").removesuffix("_fixed")
+    k = f["key"].removesuffix("_loop")
     if k == "sequential_latency":
         return f"{f['ours_ms']['median']:.3f} ms vs {f['baseline_ms']['median']:.3f} ms"
     if k in ("concurrent_throughput", "async_path"):
@@ -542,9 +541,6 @@ def render(result: dict[str, Any]) -> str:
     if result.get("loop_design_figures"):
         text += "\n\nDesign (b), one event-loop thread driving httpx.AsyncClient:\n\n"
         text += table(result["loop_design_figures"])
-    if result.get("fixed_design_figures"):
-        text += "\n\nDesign (a) with the proposed fixes (scripts/bench/fixes.py):\n\n"
-        text += table(result["fixed_design_figures"])
     if result.get("extra", {}).get("max_workers_sweep"):
         text += "\n\nmax_workers sweep, design (a), 64 futures in flight:\n\n"
         text += sweep_table(result["extra"])
@@ -595,7 +591,6 @@ def main(argv: list[str] | None = None) -> int:
         (f for f in figures if "design" not in f), key=lambda f: order.index(f["key"])
     )
     loop_figures = [f for f in figures if f.get("design") == "loop"]
-    fixed_figures = [f for f in figures if f.get("design") == "fixed"]
     elapsed = time.perf_counter() - began
     command = ".venv/bin/python scripts/bench.py" + (" --smoke" if args.smoke else "")
     result = {
@@ -611,7 +606,6 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": round(elapsed, 1),
         "figures": main_figures,
         "loop_design_figures": loop_figures,
-        "fixed_design_figures": fixed_figures,
         "extra": extra,
     }
     out = args.out or REPO / "bench-results" / ("smoke.json" if args.smoke else "bench.json")

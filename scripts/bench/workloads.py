@@ -199,19 +199,10 @@ def raw_client(base_url: str, api_key: str) -> httpx.Client:
 
 
 def make_client(design: str, base_url: str, api_key: str, max_workers: int) -> RestClient:
-    """``threads``: the facade as it is; ``loop``: the event-loop prototype (design (b));
-    ``inline``: design (a) where a waiting caller runs an unstarted call; ``fixed``: ``inline``
-    plus the proposed per-call CPU cuts (see bench/fixes.py)."""
+    """``threads``: the facade as it is (design (a)); ``loop``: the event-loop prototype
+    (design (b))."""
     if design == "threads":
         return RestClient(base_url, api_key, max_workers=max_workers, max_retries=0)
-    if design == "inline":
-        from bench.inline import InlineRestClient
-
-        return InlineRestClient(base_url, api_key, max_workers=max_workers, max_retries=0)
-    if design == "fixed":
-        from bench.fixes import FixedRestClient
-
-        return FixedRestClient(base_url, api_key, max_workers=max_workers, max_retries=0)
     from bench.evloop import LoopRestClient
 
     return LoopRestClient(
