@@ -35,12 +35,34 @@ class World:
         return RestClient(self.base_url, key or self.alice_key, **options)
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A PostgreSQL server of our own (pgserver's bundled binaries), on a Unix socket."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs: XDG_RUNTIME_DIR is unset in CI
+        import pgserver
+
+        postgres = pgserver.get_server(tmp_path_factory.mktemp("postgres"), cleanup_mode="stop")
+    try:
+        yield postgres.get_uri().replace("postgresql://", "postgresql+psycopg://", 1)
+    finally:
+        postgres.cleanup()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def world(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[World]:
+    """The same world on each database the server supports: SQLite and PostgreSQL."""
     from tinker_rest.server import TinkerServer
 
-    db = tmp_path_factory.mktemp("server") / "tinker.db"
-    server = TinkerServer(str(db))
+    folder = tmp_path_factory.mktemp("server")
+    if request.param == "sqlite":
+        server = TinkerServer(str(folder / "tinker.db"))
+    else:
+        server = TinkerServer(request.getfixturevalue("postgres_url"), data_dir=folder)
     org = server.add_organization("acme")
     alice = server.add_user("alice@example.com", organization_id=org, role="admin")
     bob = server.add_user("bob@example.com", organization_id=org, role="member")
