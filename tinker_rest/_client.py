@@ -13,7 +13,7 @@ import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import httpx
 from tinker_rest_client.api.audit import get_audit_log as _get_audit_log
@@ -56,7 +56,6 @@ from tinker_rest_client.models import (
     WeightsInfoRequest,
 )
 
-from tinker_rest._download import DownloadProgress, download_archive, target_name
 from tinker_rest._errors import (
     APIConnectionError,
     APIResponseValidationError,
@@ -84,6 +83,9 @@ from tinker_rest.types import (
     TrainingRunsResponse,
     WeightsInfoResponse,
 )
+
+if TYPE_CHECKING:
+    from tinker_rest._download import DownloadProgress
 
 __all__ = ["DEFAULT_BASE_URL", "DEFAULT_TIMEOUT", "RestClient", "ServiceClient"]
 
@@ -847,6 +849,9 @@ class RestClient:
             >>> where = client.download_checkpoint("tinker://run-id/weights/0001", "models")
             >>> sorted(p.name for p in where.iterdir())
         """
+        # Loaded on first use: tarfile and friends cost `import tinker_rest` ~10 ms otherwise.
+        from tinker_rest._download import download_archive, target_name
+
         path = TinkerPath.parse(tinker_path)
         name = target_name(path)
         target = Path(dest) / (name if extract else f"{name}.tar")
