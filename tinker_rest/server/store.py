@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, Select, delete, func, or_, select
+from sqlalchemy import ColumnElement, Engine, Select, bindparam, delete, func, or_, select
 from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import sessionmaker
 
@@ -130,6 +130,39 @@ def _safe_id(value: str) -> bool:
 
 
 CALLER_CACHE_SECONDS = 5.0
+
+
+def _visible_run_statement(scope: str) -> Select[db.TrainingRun, db.Session]:
+    owned = db.Session.owner_id == bindparam("user_id")
+    member_of = select(db.ProjectMember.project_id).where(
+        db.ProjectMember.user_id == bindparam("user_id")
+    )
+    visible = owned if scope == "owned" else or_(owned, db.Session.project_id.in_(member_of))
+    return (
+        select(db.TrainingRun, db.Session)
+        .join(db.Session, db.TrainingRun.session_id == db.Session.id)
+        .where(db.TrainingRun.id == bindparam("run_id"), visible)
+    )
+
+
+# The statements of the hottest reads, built once: building a SELECT costs more than SQLite
+# takes to run it (about a third of a get_training_run, measured with cProfile).
+_VISIBLE_RUN = {scope: _visible_run_statement(scope) for scope in ("owned", "accessible")}
+_OWNER_EMAIL = (
+    select(db.User.email)
+    .join(db.Session, db.Session.owner_id == db.User.id)
+    .where(db.Session.id == bindparam("session_id"))
+)
+_LATEST_CHECKPOINT = (
+    select(db.Checkpoint)
+    .where(
+        db.Checkpoint.training_run_id == bindparam("run_id"),
+        db.Checkpoint.kind == bindparam("kind"),
+        or_(db.Checkpoint.expires_at.is_(None), db.Checkpoint.expires_at > bindparam("now")),
+    )
+    .order_by(db.Checkpoint.created_at.desc(), db.Checkpoint.id.desc())
+    .limit(1)
+)
 
 
 class Store:
@@ -458,11 +491,8 @@ class Store:
     ) -> tuple[db.TrainingRun, db.Session]:
         if not _safe_id(run_id):
             raise NotFound("Training run not found")
-        row = s.execute(
-            select(db.TrainingRun, db.Session)
-            .join(db.Session, db.TrainingRun.session_id == db.Session.id)
-            .where(db.TrainingRun.id == run_id, self._session_visible(caller, scope))
-        ).first()
+        statement = _VISIBLE_RUN["accessible" if scope == "accessible" else "owned"]
+        row = s.execute(statement, {"run_id": run_id, "user_id": caller.user_id}).first()
         if row is None:
             raise NotFound("Training run not found")
         return row[0], row[1]
@@ -525,23 +555,12 @@ class Store:
             return self._run_view(s, run)
 
     def _run_view(self, s: DbSession, run: db.TrainingRun) -> dict[str, Any]:
-        owner = s.execute(
-            select(db.User.email)
-            .join(db.Session, db.Session.owner_id == db.User.id)
-            .where(db.Session.id == run.session_id)
-        ).scalar_one()
+        owner = s.execute(_OWNER_EMAIL, {"session_id": run.session_id}).scalar_one()
+        now = db.utcnow()
 
         def latest(kind: str) -> dict[str, Any] | None:
-            ckpt = s.execute(
-                select(db.Checkpoint)
-                .where(
-                    db.Checkpoint.training_run_id == run.id,
-                    db.Checkpoint.kind == kind,
-                    self._live(),
-                )
-                .order_by(db.Checkpoint.created_at.desc(), db.Checkpoint.id.desc())
-                .limit(1)
-            ).scalar_one_or_none()
+            params = {"run_id": run.id, "kind": kind, "now": now}
+            ckpt = s.execute(_LATEST_CHECKPOINT, params).scalar_one_or_none()
             return checkpoint_view(ckpt) if ckpt is not None else None
 
         return {
