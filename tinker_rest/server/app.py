@@ -277,8 +277,7 @@ async def require_caller(
     """The caller behind ``X-API-Key``; a missing, unknown or revoked key is a 401.
 
     A coroutine, so FastAPI runs it on the event loop rather than hopping to a worker thread:
-    the store remembers recent keys for a few seconds, and a lookup it must make is one indexed
-    read, short enough to make on the loop.
+    the store remembers recent keys, and a lookup it must make is one indexed SQLite read.
     """
     store: Store = request.app.state.store
     caller = store.authenticate(x_api_key)
