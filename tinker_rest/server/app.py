@@ -270,15 +270,11 @@ def optional_body(model: type[M]) -> Callable[[Request], Awaitable[M | None]]:
 # --- auth and the shared parameters --------------------------------------------------------
 
 
-async def require_caller(
+def require_caller(
     request: Request,
     x_api_key: Annotated[str | None, Header(alias="X-API-Key")] = None,
 ) -> Caller:
-    """The caller behind ``X-API-Key``; a missing, unknown or revoked key is a 401.
-
-    A coroutine, so FastAPI runs it on the event loop rather than hopping to a worker thread:
-    the store remembers recent keys, and a lookup it must make is one indexed SQLite read.
-    """
+    """The caller behind ``X-API-Key``; a missing, unknown or revoked key is a 401."""
     store: Store = request.app.state.store
     caller = store.authenticate(x_api_key)
     if caller is None:
@@ -293,11 +289,8 @@ def _query_names(dependant: Dependant) -> set[str]:
     return names
 
 
-async def reject_unknown_query(request: Request) -> None:
-    """A 400 for query parameters the operation does not declare (the spec allows none).
-
-    A coroutine (pure computation), so it costs no hop to a worker thread.
-    """
+def reject_unknown_query(request: Request) -> None:
+    """A 400 for query parameters the operation does not declare (the spec allows none)."""
     route = request.scope.get("route")
     dependant = getattr(route, "dependant", None)
     if dependant is None:
