@@ -49,7 +49,7 @@ from tinker_rest_client.api.sessions import get_session as _get_session
 from tinker_rest_client.api.sessions import list_sessions as _list_sessions
 from tinker_rest_client.api.training_runs import get_training_run as _get_training_run
 from tinker_rest_client.api.training_runs import list_training_runs as _list_training_runs
-from tinker_rest_client.client import AuthenticatedClient
+from tinker_rest_client.client import Client
 from tinker_rest_client.models import (
     AssignSessionProjectRequest,
     SetCheckpointTtlRequest,
@@ -129,7 +129,7 @@ class RestClient:
     Each also has an ``_async`` twin that is a coroutine returning the value.
 
     Concurrency contract: calls run on a pool of ``max_workers`` threads owned by this client and
-    started on the first call, sharing one ``httpx.Client`` and its connection pool. One client
+    started on the first call, sharing one httpx transport and its connection pool. One client
     may be used from many threads and event loops at once. Waiting on a future from inside one of
     the pool's own threads (a done-callback) raises ``RuntimeError`` rather than deadlock;
     blocking on ``.result()`` inside a running event loop warns once. ``close()`` (or leaving a
@@ -199,16 +199,10 @@ class RestClient:
         self._limits = httpx.Limits(
             max_connections=max_workers, max_keepalive_connections=max_workers
         )
+        self._timeout_extension = {"timeout": self._timeout.as_dict()}
         self._transport = transport
-        self._api = AuthenticatedClient(
-            base_url=self.base_url,
-            token=key,
-            prefix="",
-            auth_header_name="X-API-Key",
-            headers={"User-Agent": self._headers["User-Agent"]},
-            timeout=self._timeout,
-            follow_redirects=False,
-        )
+        # The generated parsers take a client only to read its raise_on_unexpected_status.
+        self._api = Client(base_url=self.base_url)
         self._http_client: httpx.Client | None = None
         self._http_lock = threading.Lock()
         self._pool = WorkerPool(max_workers)
@@ -223,8 +217,11 @@ class RestClient:
         self._pool.close()
         with self._http_lock:
             http, self._http_client = self._http_client, None
+            transport, self._transport = self._transport, None
         if http is not None:
-            http.close()
+            http.close()  # and its transport
+        elif transport is not None:
+            transport.close()
 
     def __enter__(self) -> RestClient:
         return self
@@ -242,23 +239,27 @@ class RestClient:
 
     # -- the seam: every call goes through _submit, _send and _unwrap --------------------
 
-    def _http(self) -> httpx.Client:
-        """The ``httpx.Client`` for downloads, over the same connections as every call."""
-        with self._http_lock:
-            if self._http_client is None:
+    def _connection(self) -> httpx.BaseTransport:
+        """The transport, and its connection pool, that every call shares; made on first use."""
+        transport = self._transport
+        if transport is None:
+            with self._http_lock:
                 if self._transport is None:
                     self._transport = httpx.HTTPTransport(limits=self._limits)
+                transport = self._transport
+        return transport
+
+    def _http(self) -> httpx.Client:
+        """An ``httpx.Client`` for downloads, over the same connections as every call."""
+        transport = self._connection()
+        with self._http_lock:
+            if self._http_client is None:
                 self._http_client = httpx.Client(
-                    transport=self._transport,
+                    transport=transport,
                     timeout=self._timeout,
                     headers={"User-Agent": self._headers["User-Agent"]},
                 )
             return self._http_client
-
-    def _connection(self) -> httpx.BaseTransport:
-        self._http()
-        assert self._transport is not None
-        return self._transport
 
     def _submit(self, request: dict[str, Any], parse: Parse, expect: type[T]) -> APIFuture[T]:
         """Run one operation on the pool: send the request, then parse or raise."""
@@ -289,7 +290,7 @@ class RestClient:
             url,
             headers=headers,
             json=request.get("json"),
-            extensions={"timeout": self._timeout.as_dict()},
+            extensions=self._timeout_extension,
         )
         transport = self._connection()
         retries = 0
