@@ -67,6 +67,7 @@ from tinker_rest._futures import APIFuture, WorkerPool
 from tinker_rest._models import settle
 from tinker_rest._paths import TinkerPath
 from tinker_rest._retry import RetryPolicy
+from tinker_rest._transport import api_transport
 from tinker_rest._version import __version__
 from tinker_rest.types import (
     AccessScope,
@@ -200,7 +201,7 @@ class RestClient:
             max_connections=max_workers, max_keepalive_connections=max_workers
         )
         self._timeout_extension = {"timeout": self._timeout.as_dict()}
-        self._transport = transport
+        self._transport = self._given_transport = transport
         # The generated parsers take a client only to read its raise_on_unexpected_status.
         self._api = Client(base_url=self.base_url)
         self._http_client: httpx.Client | None = None
@@ -219,8 +220,8 @@ class RestClient:
             http, self._http_client = self._http_client, None
             transport, self._transport = self._transport, None
         if http is not None:
-            http.close()  # and its transport
-        elif transport is not None:
+            http.close()  # and its transport: the one given to this client, or its own
+        if transport is not None and (http is None or transport is not self._given_transport):
             transport.close()
 
     def __enter__(self) -> RestClient:
@@ -245,17 +246,19 @@ class RestClient:
         if transport is None:
             with self._http_lock:
                 if self._transport is None:
-                    self._transport = httpx.HTTPTransport(limits=self._limits)
+                    self._transport = api_transport(self.base_url, self._limits)
                 transport = self._transport
         return transport
 
     def _http(self) -> httpx.Client:
-        """An ``httpx.Client`` for downloads, over the same connections as every call."""
-        transport = self._connection()
+        """An ``httpx.Client`` for downloads: streamed bodies, from wherever the signed URL
+        points, through the transport given to the client if one was (else httpx's own,
+        which also honours proxy settings in the environment)."""
         with self._http_lock:
             if self._http_client is None:
                 self._http_client = httpx.Client(
-                    transport=transport,
+                    transport=self._given_transport,
+                    limits=self._limits,
                     timeout=self._timeout,
                     headers={"User-Agent": self._headers["User-Agent"]},
                 )
