@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime
 import io
+import subprocess
+import sys
 import tarfile
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -339,3 +341,21 @@ def test_a_publish_retried_after_a_lost_response_is_not_a_conflict(world: World)
         assert next(c.public for c in listed if c.tinker_path == path)
         with pytest.raises(ConflictError):  # a new call is a new request
             client.publish_checkpoint_from_tinker_path(path).result(timeout=30)
+
+
+def test_a_program_that_ends_without_waiting_or_closing_still_makes_its_calls(
+    world: World,
+) -> None:
+    path = world.server.add_checkpoint(world.run_a, "weights", "fire-and-forget", files=world.files)
+    program = (
+        "from tinker_rest import RestClient\n"
+        f"client = RestClient({world.base_url!r}, {world.alice_key!r})\n"
+        f"client.publish_checkpoint_from_tinker_path({path!r})  # neither waited on nor closed\n"
+    )
+    # The bound is generous; without the workers noticing the end of the main thread, the
+    # interpreter would wait on them for ever.
+    finished = subprocess.run([sys.executable, "-c", program], timeout=60, check=False)
+    assert finished.returncode == 0
+    with world.client() as client:
+        listed = client.list_checkpoints(world.run_a).result(timeout=30).checkpoints
+        assert next(c.public for c in listed if c.tinker_path == path)

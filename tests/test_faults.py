@@ -414,17 +414,19 @@ def test_a_malformed_success_body_is_a_validation_error(make_client) -> None:
 
 
 def test_a_call_no_worker_has_started_runs_in_the_thread_that_waits(make_client) -> None:
-    gate = threading.Event()
+    gate, busy_started = threading.Event(), threading.Event()
     threads: list[str] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
         threads.append(threading.current_thread().name)
         if len(threads) == 1:
+            busy_started.set()
             gate.wait(5)  # keeps the only worker busy
         return httpx.Response(200, json=RUN)
 
     client = make_client(Script(handler), max_workers=1)
     busy = client.get_training_run("r")
+    assert busy_started.wait(5)
     waited = client.get_training_run("r")
     assert waited.result(timeout=None).is_lora  # no worker is free: this thread runs it
     assert threads[1] == threading.current_thread().name
