@@ -177,6 +177,16 @@ def bench_fast(plan: Plan) -> tuple[list[dict[str, Any]], dict[str, Any]]:
                 ours_seq[design].append(samples[design])
                 ours_lat[design].append(samples[design].latencies)
 
+        log("where a call's CPU goes, layer by layer")
+        with contextlib.ExitStack() as stack:
+            layers = w.layer_calls(base, key, path, FAST_RUN_ID, stack)
+            layer_samples = [
+                w.interleaved(layers, plan.seq_calls, plan.seq_chunk) for _ in range(plan.repeats)
+            ]
+        extra["layers_cpu_us_per_call"] = {
+            name: summary([s[name].cpu_per_call * 1e6 for s in layer_samples]) for name in layers
+        }
+
         raws: dict[str, list[w.Sample]] = {"loop": [], "threads": [], "async": []}
         ours_fut: dict[str, list[w.Sample]] = {d: [] for d in DESIGNS}
         ours_aio: dict[str, list[w.Sample]] = {d: [] for d in DESIGNS}
@@ -533,6 +543,15 @@ def sweep_table(extra: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def layers_table(extra: dict[str, Any]) -> str:
+    layers = extra.get("layers_cpu_us_per_call")
+    if not layers:
+        return ""
+    lines = ["| layer | client CPU per call (median) |", "|---|---|"]
+    lines += [f"| {name} | {s['median']:.0f} µs |" for name, s in layers.items()]
+    return "\n".join(lines)
+
+
 def render(result: dict[str, Any]) -> str:
     """The tables of a result, as markdown."""
     machine = result["machine"]
@@ -546,6 +565,10 @@ def render(result: dict[str, Any]) -> str:
     if result.get("loop_design_figures"):
         text += "\n\nDesign (b), one event-loop thread driving httpx.AsyncClient:\n\n"
         text += table(result["loop_design_figures"])
+    if result.get("extra", {}).get("layers_cpu_us_per_call"):
+        text += "\n\nWhere a call's CPU goes: one GET of the canned run and its JSON decode, "
+        text += "sequential, through each layer:\n\n"
+        text += layers_table(result["extra"])
     if result.get("extra", {}).get("max_workers_sweep"):
         text += "\n\nmax_workers sweep, design (a), 64 futures in flight:\n\n"
         text += sweep_table(result["extra"])

@@ -9,8 +9,11 @@ the facade does, so the comparison is "what the facade adds over httpx".
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
+import json
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -193,6 +196,84 @@ def raw_call(client: httpx.Client, path: str) -> Callable[[], Any]:
 
 def raw_client(base_url: str, api_key: str) -> httpx.Client:
     return httpx.Client(base_url=base_url, headers=_headers(api_key))
+
+
+# --- where a call's CPU goes -------------------------------------------------------------------
+
+
+def layer_calls(
+    base_url: str, api_key: str, path: str, run_id: str, stack: contextlib.ExitStack
+) -> dict[str, Callable[[], Any]]:
+    """The same GET and JSON decode, made through each layer of the stack in turn, from the
+    bare socket up to the facade; each returns the decoded body."""
+    import h11
+
+    from tinker_rest._transport import Transport
+
+    url = httpx.URL(base_url)
+    host, port = url.host, url.port or 80
+    headers = _headers(api_key)
+    raw_head = [(b"Host", f"{host}:{port}".encode())] + [
+        (k.encode(), v.encode()) for k, v in headers.items()
+    ]
+
+    def connect() -> socket.socket:
+        sock = stack.enter_context(socket.create_connection((host, port)))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+
+    floor_sock = connect()
+    floor_request = b"GET %s HTTP/1.1\r\n%s\r\n" % (
+        path.encode(),
+        b"".join(k + b": " + v + b"\r\n" for k, v in raw_head),
+    )
+
+    def floor() -> Any:  # the canned server's answers carry a Content-Length
+        floor_sock.sendall(floor_request)
+        data = floor_sock.recv(65536)
+        end = data.index(b"\r\n\r\n") + 4
+        length = int(data[:end].lower().split(b"content-length:")[1].split(b"\r\n")[0])
+        while len(data) < end + length:
+            data += floor_sock.recv(65536)
+        return json.loads(data[end:])
+
+    h11_sock, h11_conn = connect(), h11.Connection(h11.CLIENT)
+
+    def with_h11() -> Any:
+        request = h11.Request(method=b"GET", target=path.encode(), headers=raw_head)
+        h11_sock.sendall(h11_conn.send(request) + h11_conn.send(h11.EndOfMessage()))
+        body = []
+        while True:
+            event = h11_conn.next_event()
+            if event is h11.NEED_DATA:
+                h11_conn.receive_data(h11_sock.recv(65536))
+            elif isinstance(event, h11.Data):
+                body.append(event.data)
+            elif isinstance(event, h11.EndOfMessage):
+                break
+        h11_conn.start_next_cycle()
+        return json.loads(b"".join(body))
+
+    def through(transport: httpx.BaseTransport) -> Callable[[], Any]:
+        full = str(url.join(path))
+
+        def call() -> Any:
+            response = transport.handle_request(httpx.Request("GET", full, headers=headers))
+            response.read()
+            return response.json()
+
+        return call
+
+    client = stack.enter_context(raw_client(base_url, api_key))
+    facade = stack.enter_context(RestClient(base_url, api_key, max_retries=0))
+    return {
+        "socket, bytes parsed by hand": floor,
+        "h11 on a socket": with_h11,
+        "tinker-rest Transport": through(stack.enter_context(Transport())),
+        "httpx.HTTPTransport (httpcore + h11)": through(stack.enter_context(httpx.HTTPTransport())),
+        "httpx.Client.get": raw_call(client, path),
+        "RestClient.get_training_run().result()": lambda: facade.get_training_run(run_id).result(),
+    }
 
 
 # --- the facade -----------------------------------------------------------------------------
