@@ -250,10 +250,21 @@ class IdempotentResponse(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
 
 
+# Requests reach the database from up to 40 worker threads at once (the default limit of
+# anyio's thread pool, which FastAPI uses), so SQLite keeps that many connections open. With
+# SQLAlchemy's default of five, a busy server opened and closed one (pragmas and all) for most
+# requests beyond the fifth.
+SQLITE_POOL_SIZE = 40
+
+
 def make_engine(url: str) -> Engine:
     """Create an engine; SQLite gets WAL, foreign keys, full sync and a busy timeout."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            pool_size=SQLITE_POOL_SIZE,
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:

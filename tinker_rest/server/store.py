@@ -30,7 +30,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, Select, bindparam, delete, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Row,
+    ScalarSelect,
+    Select,
+    bindparam,
+    delete,
+    func,
+    or_,
+    select,
+)
 from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import sessionmaker
 
@@ -132,36 +144,74 @@ def _safe_id(value: str) -> bool:
 CALLER_CACHE_SECONDS = 5.0
 
 
-def _visible_run_statement(scope: str) -> Select[db.TrainingRun, db.Session]:
+def _visible(scope: str) -> ColumnElement[bool]:
+    """Whether the joined session is visible under ``scope`` to the user ``:user_id``."""
     owned = db.Session.owner_id == bindparam("user_id")
+    if scope != "accessible":
+        return owned
     member_of = select(db.ProjectMember.project_id).where(
         db.ProjectMember.user_id == bindparam("user_id")
     )
-    visible = owned if scope == "owned" else or_(owned, db.Session.project_id.in_(member_of))
+    return or_(owned, db.Session.project_id.in_(member_of))
+
+
+def _visible_run_statement(scope: str) -> Select[db.TrainingRun, db.Session]:
     return (
         select(db.TrainingRun, db.Session)
         .join(db.Session, db.TrainingRun.session_id == db.Session.id)
-        .where(db.TrainingRun.id == bindparam("run_id"), visible)
+        .where(db.TrainingRun.id == bindparam("run_id"), _visible(scope))
+    )
+
+
+# The columns of a run's wire view (``TrainingRun`` in the spec) that come from the database.
+_RUN_COLUMNS = (
+    db.TrainingRun.id,
+    db.TrainingRun.base_model,
+    db.TrainingRun.lora_rank,
+    db.TrainingRun.corrupted,
+    db.TrainingRun.last_request_time,
+    db.TrainingRun.user_metadata,
+    db.User.email.label("model_owner"),
+)
+
+
+def _runs_with_owner() -> Select[*tuple[Any, ...]]:
+    """Training runs as :data:`_RUN_COLUMNS` rows, joined to their session and its owner."""
+    return (
+        select(*_RUN_COLUMNS)
+        .join(db.Session, db.TrainingRun.session_id == db.Session.id)
+        .join(db.User, db.Session.owner_id == db.User.id)
+    )
+
+
+def _latest_checkpoint_id(kind: str) -> ScalarSelect[int]:
+    """The id of run ``:run_id``'s newest checkpoint of ``kind`` still live at ``:now``."""
+    return (
+        select(db.Checkpoint.id)
+        .where(
+            db.Checkpoint.training_run_id == bindparam("run_id"),
+            db.Checkpoint.kind == kind,
+            or_(db.Checkpoint.expires_at.is_(None), db.Checkpoint.expires_at > bindparam("now")),
+        )
+        .order_by(db.Checkpoint.created_at.desc(), db.Checkpoint.id.desc())
+        .limit(1)
+        .scalar_subquery()
     )
 
 
 # The statements of the hottest reads, built once: building a SELECT costs more than SQLite
-# takes to run it (about a third of a get_training_run, measured with cProfile).
+# takes to run it. They run as Core statements (rows, not ORM objects): loading and tracking
+# ORM objects cost more than the queries themselves.
 _VISIBLE_RUN = {scope: _visible_run_statement(scope) for scope in ("owned", "accessible")}
-_OWNER_EMAIL = (
-    select(db.User.email)
-    .join(db.Session, db.Session.owner_id == db.User.id)
-    .where(db.Session.id == bindparam("session_id"))
-)
-_LATEST_CHECKPOINT = (
-    select(db.Checkpoint)
-    .where(
-        db.Checkpoint.training_run_id == bindparam("run_id"),
-        db.Checkpoint.kind == bindparam("kind"),
-        or_(db.Checkpoint.expires_at.is_(None), db.Checkpoint.expires_at > bindparam("now")),
+_RUN_WITH_OWNER = {
+    scope: _runs_with_owner().where(db.TrainingRun.id == bindparam("run_id"), _visible(scope))
+    for scope in ("owned", "accessible")
+}
+# A run's newest live training and sampler checkpoints: at most one row of each kind.
+_LATEST_CHECKPOINTS = select(db.Checkpoint.__table__).where(
+    db.Checkpoint.id.in_(
+        [_latest_checkpoint_id("weights"), _latest_checkpoint_id("sampler_weights")]
     )
-    .order_by(db.Checkpoint.created_at.desc(), db.Checkpoint.id.desc())
-    .limit(1)
 )
 
 
@@ -193,13 +243,9 @@ class Store:
         if not raw_key:
             return None
         key_hash = hash_api_key(raw_key)
-        # Every request authenticates, so a key seen in the last few seconds is not looked up
-        # again. A revocation through this store takes effect at once; one made by another
-        # process on the same database (`tinker-rest admin revoke-key`) within CALLER_CACHE_SECONDS.
-        with self._callers_lock:
-            cached = self._callers.get(key_hash)
-        if cached is not None and time.monotonic() - cached[0] < CALLER_CACHE_SECONDS:
-            return cached[1]
+        cached = self._recent_caller(key_hash)
+        if cached is not None:
+            return cached
         caller = self._lookup_caller(key_hash)
         with self._callers_lock:
             if caller is None:
@@ -207,6 +253,21 @@ class Store:
             else:
                 self._callers[key_hash] = (time.monotonic(), caller)
         return caller
+
+    def recent_caller(self, raw_key: str | None) -> Caller | None:
+        """The caller behind a key :meth:`authenticate` accepted in the last few seconds, else
+        None. It never touches the database, so an event loop may call it."""
+        return self._recent_caller(hash_api_key(raw_key)) if raw_key else None
+
+    def _recent_caller(self, key_hash: str) -> Caller | None:
+        # Every request authenticates, so a key seen in the last few seconds is not looked up
+        # again. A revocation through this store takes effect at once; one made by another
+        # process on the same database (`tinker-rest admin revoke-key`) within CALLER_CACHE_SECONDS.
+        with self._callers_lock:
+            cached = self._callers.get(key_hash)
+        if cached is not None and time.monotonic() - cached[0] < CALLER_CACHE_SECONDS:
+            return cached[1]
+        return None
 
     def _lookup_caller(self, key_hash: str) -> Caller | None:
         with self.transaction() as s:
@@ -535,44 +596,48 @@ class Store:
 
         ``GET /api/v1/training_runs``
         """
-        with self.transaction() as s:
-            query = (
-                select(db.TrainingRun)
-                .join(db.Session, db.TrainingRun.session_id == db.Session.id)
-                .where(self._session_visible(caller, scope))
-                .order_by(db.TrainingRun.last_request_time.desc(), db.TrainingRun.id)
-            )
-            runs, total = self._page(s, query, limit, offset)
-            return [self._run_view(s, run) for run in runs], total
+        query = (
+            _runs_with_owner()
+            .where(self._session_visible(caller, scope))
+            .order_by(db.TrainingRun.last_request_time.desc(), db.TrainingRun.id)
+        )
+        with self.engine.connect() as conn:
+            total = conn.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+            page = conn.execute(query.limit(limit).offset(min(offset, MAX_OFFSET)))
+            now = db.utcnow()
+            return [self._run_view(conn, run, now) for run in page.all()], int(total)
 
     def get_training_run(self, caller: Caller, run_id: str, *, scope: str) -> dict[str, Any]:
         """One visible training run with its latest checkpoints.
 
         ``GET /api/v1/training_runs/{training_run_id}``
         """
-        with self.transaction() as s:
-            run, _ = self._visible_run(s, caller, run_id, scope)
-            return self._run_view(s, run)
+        if not _safe_id(run_id):
+            raise NotFound("Training run not found")
+        statement = _RUN_WITH_OWNER["accessible" if scope == "accessible" else "owned"]
+        with self.engine.connect() as conn:
+            run = conn.execute(statement, {"run_id": run_id, "user_id": caller.user_id}).first()
+            if run is None:
+                raise NotFound("Training run not found")
+            return self._run_view(conn, run, db.utcnow())
 
-    def _run_view(self, s: DbSession, run: db.TrainingRun) -> dict[str, Any]:
-        owner = s.execute(_OWNER_EMAIL, {"session_id": run.session_id}).scalar_one()
-        now = db.utcnow()
-
-        def latest(kind: str) -> dict[str, Any] | None:
-            params = {"run_id": run.id, "kind": kind, "now": now}
-            ckpt = s.execute(_LATEST_CHECKPOINT, params).scalar_one_or_none()
-            return checkpoint_view(ckpt) if ckpt is not None else None
-
+    @staticmethod
+    def _run_view(conn: Connection, run: Row[Any], now: dt.datetime) -> dict[str, Any]:
+        """A run as the wire shows it, from a :data:`_RUN_COLUMNS` row and its checkpoints."""
+        latest = {
+            ckpt.kind: checkpoint_view(ckpt)
+            for ckpt in conn.execute(_LATEST_CHECKPOINTS, {"run_id": run.id, "now": now})
+        }
         return {
             "training_run_id": run.id,
             "base_model": run.base_model,
-            "model_owner": owner,
+            "model_owner": run.model_owner,
             "is_lora": run.lora_rank is not None,
             "corrupted": run.corrupted,
             "lora_rank": run.lora_rank,
             "last_request_time": run.last_request_time,
-            "last_checkpoint": latest("weights"),
-            "last_sampler_checkpoint": latest("sampler_weights"),
+            "last_checkpoint": latest.get("weights"),
+            "last_sampler_checkpoint": latest.get("sampler_weights"),
             "user_metadata": run.user_metadata,
         }
 
@@ -1016,8 +1081,8 @@ class Store:
         return len(expired)
 
 
-def checkpoint_view(ckpt: db.Checkpoint) -> dict[str, Any]:
-    """A checkpoint as the wire shows it (``Checkpoint`` in the spec)."""
+def checkpoint_view(ckpt: db.Checkpoint | Row[Any]) -> dict[str, Any]:
+    """A checkpoint (or a row of its columns) as the wire shows it (``Checkpoint`` in the spec)."""
     return {
         "checkpoint_id": f"{ckpt.kind}/{ckpt.name}",
         "checkpoint_type": KIND_TO_TYPE[ckpt.kind],
