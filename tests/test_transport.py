@@ -22,6 +22,7 @@ import httpx
 import pytest
 import trustme
 
+import tinker_rest._transport
 from tinker_rest import APIConnectionError, NotFoundError, RestClient
 from tinker_rest._transport import Transport
 
@@ -35,6 +36,7 @@ class Reply:
 
     data: bytes | None
     close: bool = False
+    unsolicited: bytes | None = None  # sent a moment after ``data``, before the connection closes
 
 
 def not_found() -> Reply:
@@ -122,6 +124,10 @@ class ScriptedServer:
                     sock.recv(1)  # silent until the client goes
                     return
                 sock.sendall(reply.data)
+                if reply.unsolicited is not None:
+                    time.sleep(0.05)
+                    sock.sendall(reply.unsolicited)
+                    return
                 if reply.close:
                     return
 
@@ -256,12 +262,40 @@ def test_idle_connection_closed_by_server_is_replaced(scripted, transport):
     assert server.connections == 2
 
 
-def test_reused_connection_reset_before_answer_is_retried_once(scripted, transport):
-    # The close lands after the client's staleness check: the request goes once more.
-    server = scripted(ok(), Reply(b"", close=True), ok(b'{"retried":true}'))
+def test_a_request_on_a_connection_closed_under_it_goes_again(scripted, transport):
+    # The close lands after the request was sent: no poll before reuse could have seen it.
+    server = scripted(ok(), Reply(b"", close=True), ok(b'{"replayed":true}'))
     send(transport, "GET", server.url)
-    assert send(transport, "GET", server.url).json() == {"retried": True}
+    assert send(transport, "GET", server.url).json() == {"replayed": True}
     assert server.connections == 2 and len(server.requests) == 3
+
+
+def test_only_a_request_safe_to_send_twice_goes_again(scripted, transport):
+    server = scripted(ok(), Reply(b"", close=True), ok(), Reply(b"", close=True), ok())
+    send(transport, "GET", server.url)
+    with pytest.raises(httpx.RemoteProtocolError, match="without sending a response"):
+        send(transport, "POST", server.url, json={"a": 1})  # not idempotent, no key
+    send(transport, "GET", server.url)
+    keyed = send(transport, "POST", server.url, json={}, headers={"X-Idempotency-Key": "k1"})
+    assert keyed.status_code == 200
+    assert [r.split(b" ")[0] for r in server.requests] == [
+        b"GET",
+        b"POST",
+        b"GET",
+        b"POST",
+        b"POST",
+    ]
+
+
+def test_a_connection_idle_a_while_is_checked_before_reuse(scripted, transport, monkeypatch):
+    monkeypatch.setattr(tinker_rest._transport, "STALE_CHECK_AFTER", 0.1)
+    timeout = b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    server = scripted(Reply(ok().data, unsolicited=timeout), ok(b'{"fresh":true}'))
+    send(transport, "GET", server.url)
+    time.sleep(0.3)
+    # Read off the old connection, the 408 would pass for this request's answer.
+    assert send(transport, "GET", server.url).json() == {"fresh": True}
+    assert server.connections == 2
 
 
 def test_new_connection_closed_without_answer(scripted, transport):
