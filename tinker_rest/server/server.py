@@ -227,9 +227,11 @@ class TinkerServer:
             self._stop_sweeper()
 
     def close(self) -> None:
-        """Stop the sweep and archive builds, and dispose of the database engine."""
+        """Stop the sweep, archive builds and database threads; dispose of the engine."""
         self._stop_sweeper()
         self.builder.close()
+        if self._app is not None:
+            self._app.state.db_threads.shutdown(wait=True)
         self.engine.dispose()
 
     def __enter__(self) -> TinkerServer:
