@@ -352,7 +352,7 @@ def _exchange(
     else:
         content, keep_alive = reader.until_close(), False
 
-    connection.buffer = reader.buffer
+    connection.buffer = bytes(reader.buffer)
     response = httpx.Response(
         status,
         headers=headers,
@@ -379,7 +379,9 @@ class _Reader:
     def __init__(self, connection: _Connection, request: httpx.Request) -> None:
         self.sock = connection.sock
         self.request = request
-        self.buffer = connection.buffer
+        # A bytearray: appending to it is amortised O(1), where a growing bytes would be copied
+        # whole on every read of a large body.
+        self.buffer = bytearray(connection.buffer)
         self.received_any = bool(self.buffer)
 
     def _more(self) -> bool:
@@ -417,8 +419,8 @@ class _Reader:
                 raise self._cut_short()
         if end > MAX_HEAD_BYTES:
             raise httpx.RemoteProtocolError("response headers too large", request=self.request)
-        lines = self.buffer[:end].split(b"\r\n")
-        self.buffer = self.buffer[end + 4 :]
+        lines = bytes(self.buffer[:end]).split(b"\r\n")
+        del self.buffer[: end + 4]
         version, _, rest = lines[0].partition(b" ")
         code, _, reason = rest.partition(b" ")
         if version not in (b"HTTP/1.1", b"HTTP/1.0") or len(code) != 3 or not code.isdigit():
@@ -439,7 +441,8 @@ class _Reader:
         while len(self.buffer) < size:
             if not self._more():
                 raise self._cut_short()
-        data, self.buffer = self.buffer[:size], self.buffer[size:]
+        data = bytes(self.buffer[:size])
+        del self.buffer[:size]
         return data
 
     def line(self) -> bytes:
@@ -448,7 +451,8 @@ class _Reader:
                 raise httpx.RemoteProtocolError("chunk line too long", request=self.request)
             if not self._more():
                 raise self._cut_short()
-        data, self.buffer = self.buffer[:end], self.buffer[end + 2 :]
+        data = bytes(self.buffer[:end])
+        del self.buffer[: end + 2]
         return data
 
     def chunked(self) -> bytes:
@@ -474,5 +478,6 @@ class _Reader:
     def until_close(self) -> bytes:
         while self._more():
             pass
-        data, self.buffer = self.buffer, b""
+        data = bytes(self.buffer)
+        self.buffer.clear()
         return data
