@@ -359,3 +359,23 @@ def test_a_program_that_ends_without_waiting_or_closing_still_makes_its_calls(
     with world.client() as client:
         listed = client.list_checkpoints(world.run_a).result(timeout=30).checkpoints
         assert next(c.public for c in listed if c.tinker_path == path)
+
+
+def test_calls_still_run_from_a_thread_that_outlives_the_main_thread(world: World) -> None:
+    program = (
+        "import threading, time\n"
+        "from tinker_rest import RestClient\n"
+        f"client = RestClient({world.base_url!r}, {world.alice_key!r}, max_workers=1)\n"
+        f"client.get_training_run({world.run_a!r}).result()  # the pool's thread starts\n"
+        "def later():\n"
+        "    time.sleep(1.5)  # the main thread has ended, and the idle worker with it\n"
+        "    # With a timeout the waiting thread does not run the call itself: a worker must.\n"
+        f"    run = client.get_training_run({world.run_a!r}).result(timeout=20)\n"
+        "    print(run.training_run_id)\n"
+        "threading.Thread(target=later).start()\n"
+    )
+    finished = subprocess.run(
+        [sys.executable, "-c", program], timeout=60, check=False, capture_output=True, text=True
+    )
+    assert finished.returncode == 0, finished.stderr
+    assert finished.stdout.strip() == world.run_a

@@ -151,6 +151,10 @@ class WorkerPool:
             with ready:
                 while not queue:
                     if self._closed or not main.is_alive():
+                        # Gone from the count, so a later call starts a thread again (other
+                        # threads may still make calls while the interpreter shuts down).
+                        if not self._closed:
+                            self._threads.remove(threading.current_thread())
                         return
                     self._idle += 1
                     ready.wait(self.IDLE_CHECK)
