@@ -433,3 +433,20 @@ def test_a_call_no_worker_has_started_runs_in_the_thread_that_waits(make_client)
     gate.set()
     assert busy.result(timeout=10).is_lora
     assert len(threads) == 2  # the worker did not run the claimed call again
+
+
+def test_a_burst_of_calls_runs_side_by_side_after_a_quiet_spell(make_client) -> None:
+    # One call first leaves one idle worker; the burst must still get a thread per call, not
+    # queue behind that one worker. Four handlers meet at a barrier: run one at a time, they
+    # cannot.
+    barrier = threading.Barrier(4, timeout=10)
+
+    def meet(request: httpx.Request) -> httpx.Response:
+        barrier.wait()
+        return httpx.Response(200, json=RUN)
+
+    client = make_client(Script(httpx.Response(200, json=RUN), meet), max_workers=4)
+    client.get_training_run("r").result(timeout=10)
+    time.sleep(0.1)  # the worker that ran it is idle again
+    burst = [client.get_training_run("r") for _ in range(4)]
+    assert all(f.result(timeout=20).is_lora for f in burst)

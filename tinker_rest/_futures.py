@@ -125,7 +125,9 @@ class WorkerPool:
             if self._closed:
                 raise RuntimeError("this RestClient is closed; create a new one")
             self._queue.append(call)
-            if self._idle:
+            # An idle worker counts as idle until it wakes: wake one while the idle outnumber
+            # the queued calls, else start another thread, so that a burst runs side by side.
+            if self._idle >= len(self._queue):
                 self._ready.notify()
             elif len(self._threads) < self._max_workers:
                 thread = threading.Thread(
@@ -133,6 +135,8 @@ class WorkerPool:
                 )
                 self._threads.append(thread)
                 thread.start()
+            elif self._idle:
+                self._ready.notify()
         return future
 
     def _run_inline(self, call: _Call) -> None:
