@@ -13,6 +13,7 @@ import gzip
 import json
 import socket
 import ssl
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -37,6 +38,8 @@ class Reply:
     data: bytes | None
     close: bool = False
     unsolicited: bytes | None = None  # sent a moment after ``data``, before the connection closes
+    early: bool = False  # sent once the request's head is read, without reading its body; closes
+    reset: bool = False  # close with a TCP reset (SO_LINGER 0) right after ``data``
 
 
 def not_found() -> Reply:
@@ -108,6 +111,11 @@ class ScriptedServer:
                     buffer += data
                 end = buffer.index(b"\r\n\r\n") + 4
                 head = buffer[:end].lower()
+                if self.replies[0].early:
+                    self.requests.append(buffer[:end])
+                    sock.sendall(self.replies.pop(0).data or b"")
+                    time.sleep(0.2)
+                    return  # the unread body makes the close a reset
                 if b"transfer-encoding: chunked" in head:
                     while b"0\r\n\r\n" not in buffer[end:]:
                         buffer += sock.recv(65536)
@@ -124,6 +132,10 @@ class ScriptedServer:
                     sock.recv(1)  # silent until the client goes
                     return
                 sock.sendall(reply.data)
+                if reply.reset:
+                    time.sleep(0.1)  # for the answer to be read: a reset discards unread bytes
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    return
                 if reply.unsolicited is not None:
                     time.sleep(0.05)
                     sock.sendall(reply.unsolicited)
@@ -398,6 +410,58 @@ def test_unsupported_scheme(transport):
         send(transport, "GET", "ftp://127.0.0.1/x")
 
 
+def test_an_answer_sent_before_the_body_was_read_is_returned(scripted, transport):
+    too_large = b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 9\r\n\r\ntoo large"
+    server = scripted(Reply(too_large, early=True))
+    response = send(transport, "PUT", server.url, content=b"x" * (8 << 20))
+    assert (response.status_code, response.content) == (413, b"too large")
+
+
+def test_reset_idle_connection_is_replaced(scripted, transport):
+    server = scripted(Reply(ok().data, reset=True), ok(b'{"after":"reset"}'))
+    send(transport, "GET", server.url)
+    time.sleep(0.3)  # the reset has come; under a second idle, so no poll before reuse
+    assert send(transport, "GET", server.url).json() == {"after": "reset"}
+    assert server.connections == 2
+
+
+@pytest.mark.parametrize(
+    ("response_head", "request_headers"),
+    [
+        (b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked", {}),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked", {"Connection": "close"}),
+    ],
+    ids=["http/1.0 with transfer-encoding", "request said close"],
+)
+def test_connections_not_kept_after(scripted, transport, response_head, request_headers):
+    server = scripted(Reply(response_head + b"\r\n\r\n2\r\n{}\r\n0\r\n\r\n"), ok())
+    assert send(transport, "GET", server.url, headers=request_headers).content == b"{}"
+    send(transport, "POST", server.url, json={})  # not replayable: needs a fresh connection
+    assert server.connections == 2
+
+
+@pytest.mark.parametrize("method", ["GÉT", "GET / HTTP/1.1\r\nX-Injected: 1\r\n\r\nGET", ""])
+def test_invalid_methods_are_refused_before_sending(scripted, transport, method):
+    server = scripted(ok())
+    with pytest.raises(httpx.LocalProtocolError, match="invalid method"):
+        send(transport, method, server.url)
+    assert server.connections == 0
+
+
+def test_content_length_too_long_for_an_int(scripted, transport):
+    server = scripted(Reply(b"HTTP/1.1 200 OK\r\nContent-Length: " + b"1" * 5000 + b"\r\n\r\n"))
+    with pytest.raises(httpx.RemoteProtocolError, match="invalid Content-Length"):
+        send(transport, "GET", server.url)
+
+
+def test_host_names_go_out_in_their_ascii_form():
+    with Transport() as transport, pytest.raises(httpx.ConnectError) as failure:
+        send(transport, "GET", "http://straße.invalid/", timeout={**TIMEOUTS, "connect": 2.0})
+    assert "xn--strae-oqa.invalid" in str(failure.value)  # not IDNA 2003's "strasse"
+    with Transport() as transport, pytest.raises(httpx.ConnectError):
+        send(transport, "GET", f"http://{'a' * 64}.invalid/")  # a label IDNA cannot encode
+
+
 # -- TLS ---------------------------------------------------------------------------------------
 
 
@@ -424,6 +488,17 @@ def test_tls_round_trip(scripted, ca):
         assert send(transport, "GET", server.url).json() == {"tls": True}
         send(transport, "GET", server.url)
     assert server.connections == 1
+
+
+def test_tls_connection_reset_while_idle_is_replaced(scripted, ca):
+    server = scripted(
+        Reply(ok().data, reset=True), ok(b'{"tls":"again"}'), tls=server_tls(ca, "127.0.0.1")
+    )
+    with Transport(ssl_context=client_tls(ca)) as transport:
+        send(transport, "GET", server.url)
+        time.sleep(0.05)
+        assert send(transport, "GET", server.url).json() == {"tls": "again"}
+    assert server.connections == 2
 
 
 def test_tls_refuses_a_certificate_for_another_name(scripted, ca):

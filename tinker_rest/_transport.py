@@ -16,6 +16,7 @@ HTTP/2, and streaming bodies (downloads go through ``httpx``). Errors are httpx'
 
 from __future__ import annotations
 
+import re
 import select
 import socket
 import ssl
@@ -29,6 +30,7 @@ __all__ = ["Transport", "api_transport"]
 MAX_HEAD_BYTES = 64 * 1024  # status line and headers together
 RECV_BYTES = 64 * 1024
 NO_BODY_STATUSES = frozenset({204, 304})
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an HTTP method (RFC 9110 token)
 # A request that finds its kept-alive connection closed goes again on another if it is safe to
 # send twice: an idempotent method, or a request with an idempotency key (as every non-GET call
 # of RestClient has).
@@ -90,7 +92,7 @@ class _Connection:
             raise httpx.ConnectTimeout(
                 f"connecting to {host}:{port}: {exc}", request=request
             ) from exc
-        except OSError as exc:
+        except (OSError, ValueError) as exc:  # ValueError: a host name IDNA cannot encode
             raise httpx.ConnectError(
                 f"connecting to {host}:{port}: {exc}", request=request
             ) from exc
@@ -103,7 +105,7 @@ class _Connection:
             raise httpx.ConnectTimeout(
                 f"TLS handshake with {host}: {exc}", request=request
             ) from exc
-        except (OSError, ssl.SSLError) as exc:
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
             sock.close()
             raise httpx.ConnectError(f"TLS handshake with {host}: {exc}", request=request) from exc
         return cls(origin, sock)
@@ -165,7 +167,9 @@ class Transport(httpx.BaseTransport):
         scheme = url.scheme
         if scheme not in ("http", "https"):
             raise httpx.UnsupportedProtocol(f"unsupported URL scheme {scheme!r}", request=request)
-        origin: Origin = (scheme, url.host, url.port or (443 if scheme == "https" else 80))
+        # The ASCII (IDNA 2008) form of the host, the one httpx puts in the Host header.
+        host = url.raw_host.decode("ascii")
+        origin: Origin = (scheme, host, url.port or (443 if scheme == "https" else 80))
         timeouts = request.extensions.get("timeout", {})
         head, chunked = _request_head(request)
         body = request.read()
@@ -286,14 +290,20 @@ def _request_head(request: httpx.Request) -> tuple[bytes, bool]:
     """The request line and headers, refusing what would break the message's framing; and
     whether the body goes chunked."""
     target = request.url.raw_path
-    method = request.method.encode("ascii")
-    lines = [method, b" ", target, b" HTTP/1.1\r\n"]
+    if not _TOKEN.fullmatch(request.method):
+        raise httpx.LocalProtocolError(f"invalid method {request.method!r}", request=request)
+    lines = [request.method.encode("ascii"), b" ", target, b" HTTP/1.1\r\n"]
     for name, value in request.headers.raw:
         if b"\n" in value or b"\r" in value or b"\n" in name or b"\r" in name or b":" in name:
             raise httpx.LocalProtocolError(f"invalid header {name!r}", request=request)
         lines += [name, b": ", value, b"\r\n"]
     lines.append(b"\r\n")
     return b"".join(lines), "transfer-encoding" in request.headers
+
+
+def _asks_to_close(request: httpx.Request) -> bool:
+    value = request.headers.get("connection")
+    return value is not None and "close" in {t.strip().lower() for t in value.split(",")}
 
 
 def _exchange(
@@ -307,16 +317,17 @@ def _exchange(
     carry another."""
     sock = connection.sock
     connection.set_timeout(timeouts.get("write"))
+    write_failed = False
     try:
         sock.sendall(head + body if len(body) < 65536 else head)
         if len(body) >= 65536:
             sock.sendall(body)
     except TimeoutError as exc:
         raise httpx.WriteTimeout(f"sending the request: {exc}", request=request) from exc
-    except (BrokenPipeError, ConnectionResetError) as exc:
-        raise _StaleConnection from exc
-    except OSError as exc:
-        raise httpx.WriteError(f"sending the request: {exc}", request=request) from exc
+    except OSError:  # a closed or reset connection (ssl.SSLEOFError over TLS)
+        # A server may answer before it has read the whole request (a 413, say) and close:
+        # that answer is read below. With none, the connection was dead: _StaleConnection.
+        write_failed = True
 
     connection.set_timeout(timeouts.get("read"))
     reader = _Reader(connection, request)
@@ -327,14 +338,18 @@ def _exchange(
     if status == 101:
         raise httpx.RemoteProtocolError("the server switched protocols", request=request)
 
-    keep_alive = version == b"HTTP/1.1"
+    closing = write_failed or _asks_to_close(request)
+    keep_alive = version == b"HTTP/1.1" and not closing
     framing: bytes | None = None
     length: int | None = None
     for name, value in headers:
         lowered = name.lower()
         if lowered == b"connection":
             tokens = {t.strip().lower() for t in value.split(b",")}
-            keep_alive = b"close" not in tokens and (keep_alive or b"keep-alive" in tokens)
+            if b"close" in tokens:
+                keep_alive = False
+            elif b"keep-alive" in tokens and not closing:
+                keep_alive = True
         elif lowered == b"transfer-encoding":
             framing = value.strip().lower()
         elif lowered == b"content-length":
@@ -343,6 +358,8 @@ def _exchange(
     if request.method == "HEAD" or status in NO_BODY_STATUSES:
         content = b""
     elif framing is not None:
+        if version == b"HTTP/1.0":  # Transfer-Encoding in HTTP/1.0 is faulty framing
+            keep_alive = False
         if framing.rsplit(b",", 1)[-1].strip() == b"chunked":
             content = reader.chunked()
         else:
@@ -365,7 +382,7 @@ def _exchange(
 
 def _content_length(value: bytes, previous: int | None, request: httpx.Request) -> int:
     values = {v.strip() for v in value.split(b",")}
-    if len(values) != 1 or not (digits := values.pop()).isdigit():
+    if len(values) != 1 or not (digits := values.pop()).isdigit() or len(digits) > 18:
         raise httpx.RemoteProtocolError(f"invalid Content-Length {value!r}", request=request)
     length = int(digits)
     if previous is not None and previous != length:
@@ -390,11 +407,9 @@ class _Reader:
             data = self.sock.recv(RECV_BYTES)
         except TimeoutError as exc:
             raise httpx.ReadTimeout(f"reading the response: {exc}", request=self.request) from exc
-        except ConnectionResetError as exc:
+        except OSError as exc:  # reset, or ssl.SSLEOFError: the connection is gone
             if not self.received_any:
                 raise _StaleConnection from exc
-            raise httpx.ReadError(f"reading the response: {exc}", request=self.request) from exc
-        except OSError as exc:
             raise httpx.ReadError(f"reading the response: {exc}", request=self.request) from exc
         if not data:
             if not self.received_any:
