@@ -379,3 +379,24 @@ def test_calls_still_run_from_a_thread_that_outlives_the_main_thread(world: Worl
     )
     assert finished.returncode == 0, finished.stderr
     assert finished.stdout.strip() == world.run_a
+
+
+def test_a_forked_child_makes_calls_of_its_own(world: World) -> None:
+    program = (
+        "import os\n"
+        "from tinker_rest import RestClient\n"
+        f"client = RestClient({world.base_url!r}, {world.alice_key!r}, max_workers=1)\n"
+        f"client.get_training_run({world.run_a!r}).result(timeout=20)  # a worker, a connection\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    # Neither the parent's worker nor its connection came along: the child gets its own.\n"
+        f"    run = client.get_training_run({world.run_a!r}).result(timeout=20)\n"
+        "    os._exit(0 if run.training_run_id == " + repr(world.run_a) + " else 1)\n"
+        "_, status = os.waitpid(pid, 0)\n"
+        f"client.get_training_run({world.run_a!r}).result(timeout=20)  # the parent still works\n"
+        "raise SystemExit(os.waitstatus_to_exitcode(status))\n"
+    )
+    finished = subprocess.run(
+        [sys.executable, "-c", program], timeout=90, check=False, capture_output=True, text=True
+    )
+    assert finished.returncode == 0, finished.stderr

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
+import os
 import sys
 import threading
 import warnings
+import weakref
 from collections.abc import Callable, Generator
 from typing import Any, TypeVar
 
@@ -92,6 +94,19 @@ class _Call:
             future.set_exception(exc)
 
 
+# Every pool, so that a forked child can forget the threads it did not inherit.
+_POOLS: weakref.WeakSet[WorkerPool] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for pool in list(_POOLS):
+        pool._forget_threads()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 class WorkerPool:
     """Threads that run calls and complete their :class:`APIFuture`: at most ``max_workers``,
     started as calls arrive, not before.
@@ -116,6 +131,14 @@ class WorkerPool:
         self._threads: list[threading.Thread] = []
         self._idle = 0
         self._closed = False
+        _POOLS.add(self)
+
+    def _forget_threads(self) -> None:
+        """In a forked child: the parent's threads, their lock and their queue are not ours."""
+        self._queue = collections.deque()
+        self._ready = threading.Condition(threading.Lock())
+        self._threads = []
+        self._idle = 0
 
     def submit(self, fn: Callable[[], T]) -> APIFuture[T]:
         future: APIFuture[T] = APIFuture()

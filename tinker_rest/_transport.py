@@ -16,12 +16,14 @@ HTTP/2, and streaming bodies (downloads go through ``httpx``). Errors are httpx'
 
 from __future__ import annotations
 
+import os
 import re
 import select
 import socket
 import ssl
 import threading
 import time
+import weakref
 
 import httpx
 
@@ -133,6 +135,19 @@ class _Connection:
         self.sock.close()
 
 
+# Every transport, so that a forked child drops the connections it shares with its parent.
+_TRANSPORTS: weakref.WeakSet[Transport] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for transport in list(_TRANSPORTS):
+        transport._forget_connections()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 class Transport(httpx.BaseTransport):
     """An ``httpx`` transport for API calls: HTTP/1.1, keep-alive, whole bodies.
 
@@ -159,6 +174,16 @@ class Transport(httpx.BaseTransport):
         self._open = 0
         self._closed = False
         self._lock = threading.Condition()
+        _TRANSPORTS.add(self)
+
+    def _forget_connections(self) -> None:
+        """In a forked child: a response on a socket shared with the parent could be read by
+        either, so the child starts with no connections (and a lock no parent thread holds)."""
+        idle, self._idle = self._idle, []
+        self._lock = threading.Condition()
+        self._open = 0
+        for connection in idle:
+            connection.close()  # this process's copy of the descriptor only
 
     # -- httpx.BaseTransport -------------------------------------------------------------
 
