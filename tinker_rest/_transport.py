@@ -67,14 +67,13 @@ def api_transport(base_url: str, limits: httpx.Limits) -> httpx.BaseTransport:
 
 
 class _Connection:
-    """One socket to one origin, with the bytes read past the last response."""
+    """One socket to one origin. It goes back to the pool only with nothing left unread."""
 
-    __slots__ = ("buffer", "idle_since", "origin", "sock", "timeout")
+    __slots__ = ("idle_since", "origin", "sock", "timeout")
 
     def __init__(self, origin: Origin, sock: socket.socket) -> None:
         self.origin = origin
         self.sock = sock
-        self.buffer = b""
         self.timeout: float | None = sock.gettimeout()
         self.idle_since = 0.0
 
@@ -119,8 +118,6 @@ class _Connection:
 
     def is_stale(self) -> bool:
         """Whether an idle connection was closed (or spoke out of turn) since its last use."""
-        if self.buffer:
-            return True
         try:
             if hasattr(select, "poll"):
                 poller = select.poll()
@@ -394,7 +391,6 @@ def _exchange(
     else:
         content, keep_alive = reader.until_close(), False
 
-    connection.buffer = bytes(reader.buffer)
     response = httpx.Response(
         status,
         headers=headers,
@@ -416,15 +412,15 @@ def _content_length(value: bytes, previous: int | None, request: httpx.Request) 
 
 
 class _Reader:
-    """Reads a response off a connection's socket, starting with its leftover bytes."""
+    """Reads one response off a connection's socket."""
 
     def __init__(self, connection: _Connection, request: httpx.Request) -> None:
         self.sock = connection.sock
         self.request = request
         # A bytearray: appending to it is amortised O(1), where a growing bytes would be copied
         # whole on every read of a large body.
-        self.buffer = bytearray(connection.buffer)
-        self.received_any = bool(self.buffer)
+        self.buffer = bytearray()
+        self.received_any = False
 
     def _more(self) -> bool:
         """Read what the socket has into the buffer; False at the end of the stream."""

@@ -16,7 +16,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -119,6 +119,25 @@ def raw_threads(base_url: str, api_key: str, path: str, calls: int, threads: int
         return timed(run, calls)
 
 
+async def _gather_timed(call: Callable[[], Awaitable[Any]], calls: int, concurrency: int) -> Sample:
+    """``calls`` awaits of ``call()`` from ``concurrency`` tasks, timed with the collector off."""
+
+    async def worker(counter: Any) -> None:
+        for _ in counter:
+            await call()
+
+    counter = iter(range(calls))  # next() on a range iterator is atomic under the GIL
+    gc.collect()
+    gc.disable()
+    try:
+        cpu0, t0 = _cpu(), time.perf_counter()
+        await asyncio.gather(*(worker(counter) for _ in range(concurrency)))
+        t1, cpu1 = time.perf_counter(), _cpu()
+    finally:
+        gc.enable()
+    return Sample(t1 - t0, cpu1 - cpu0, calls)
+
+
 def raw_async(base_url: str, api_key: str, path: str, calls: int, concurrency: int) -> Sample:
     """httpx.AsyncClient with ``concurrency`` tasks in flight (asyncio.gather)."""
 
@@ -134,20 +153,7 @@ def raw_async(base_url: str, api_key: str, path: str, calls: int, concurrency: i
 
             await asyncio.gather(*(one() for _ in range(max(WARMUP, concurrency))))
 
-            async def worker(counter: Any) -> None:
-                for _ in counter:
-                    await one()
-
-            counter = iter(range(calls))
-            gc.collect()
-            gc.disable()
-            try:
-                cpu0, t0 = _cpu(), time.perf_counter()
-                await asyncio.gather(*(worker(counter) for _ in range(concurrency)))
-                t1, cpu1 = time.perf_counter(), _cpu()
-            finally:
-                gc.enable()
-            return Sample(t1 - t0, cpu1 - cpu0, calls)
+            return await _gather_timed(one, calls, concurrency)
 
     return asyncio.run(main())
 
@@ -337,20 +343,9 @@ def ours_async(client: RestClient, run_id: str, calls: int, concurrency: int) ->
             *(client.get_training_run_async(run_id) for _ in range(max(WARMUP, concurrency)))
         )
 
-        async def worker(counter: Any) -> None:
-            for _ in counter:
-                await client.get_training_run_async(run_id)
-
-        counter = iter(range(calls))
-        gc.collect()
-        gc.disable()
-        try:
-            cpu0, t0 = _cpu(), time.perf_counter()
-            await asyncio.gather(*(worker(counter) for _ in range(concurrency)))
-            t1, cpu1 = time.perf_counter(), _cpu()
-        finally:
-            gc.enable()
-        return Sample(t1 - t0, cpu1 - cpu0, calls)
+        return await _gather_timed(
+            lambda: client.get_training_run_async(run_id), calls, concurrency
+        )
 
     return asyncio.run(main())
 
