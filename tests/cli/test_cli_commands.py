@@ -306,9 +306,13 @@ def test_set_ttl_needs_exactly_one_option(env: Env) -> None:
     assert both.exit_code == 2 and "exactly one" in both.stderr
 
 
-def test_set_ttl_out_of_range_is_a_400(env: Env) -> None:
-    result = env.invoke("checkpoint", "set-ttl", f"tinker://{env.run_a}/weights/0001", "--ttl", "5")
-    assert result.exit_code == 1 and "(HTTP 400)" in result.stderr
+@pytest.mark.parametrize("ttl", ["60", "3599", "315360001"])
+def test_set_ttl_out_of_range_is_caught_before_any_request(cli_run: Run, ttl: str) -> None:
+    # Port 9 on 127.0.0.1 refuses connections: a request would fail with exit 1, not 2.
+    argv = ["--base-url", "http://127.0.0.1:9", "--api-key", "tml-x", "checkpoint", "set-ttl"]
+    result = cli_run(*argv, "tinker://run/weights/0001", "--ttl", ttl)
+    assert result.exit_code == 2, result.output
+    assert "3600<=x<=315360000" in result.stderr
 
 
 # -- checkpoints: delete ---------------------------------------------------------------------

@@ -31,6 +31,7 @@ from tinker_rest import (
     UnsafeArchiveError,
 )
 from tinker_rest._download import download_archive, extract_archive
+from tinker_rest._retry import RetryPolicy
 
 PAYLOAD = {
     "adapter_model.safetensors": os.urandom(300_000),
@@ -185,16 +186,17 @@ def test_server_ignoring_range_restarts_from_zero(
     assert where.read_bytes() == data
 
 
-def test_gives_up_after_bounded_failures_and_removes_the_part(
+def test_gives_up_after_bounded_failures_and_removes_an_empty_part(
     serve: list[ArchiveServer], tmp_path: Path
 ) -> None:
     data = make_tar(PAYLOAD)
     # Every answer is cut before its first byte: no progress, ever.
     server = start(serve, Plan(data, cuts=[0] * 10))
+    policy = RetryPolicy(max_retries=2, initial_delay=0.01)
     with httpx.Client() as http, pytest.raises(ArchiveIncompleteError, match="failed 3 times"):
-        download_archive(http, lambda: server.url, tmp_path / "ckpt", max_retries=2)
+        download_archive(http, lambda: server.url, tmp_path / "ckpt", retry=policy)
     assert len(server.plan.requests) == 3
-    assert list(tmp_path.iterdir()) == []
+    assert list(tmp_path.iterdir()) == []  # a .part holding nothing is not worth keeping
 
 
 def test_existing_target_is_an_error_unless_forced(
@@ -316,7 +318,7 @@ def test_refused_download_raises_the_status_error(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-def test_short_body_is_refused(tmp_path: Path) -> None:
+def test_short_body_is_refused_and_the_part_kept_to_resume(tmp_path: Path) -> None:
     data = make_tar(PAYLOAD)
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -331,8 +333,10 @@ def test_short_body_is_refused(tmp_path: Path) -> None:
         httpx.Client(transport=httpx.MockTransport(handler)) as http,
         pytest.raises(ArchiveIncompleteError),
     ):
-        download_archive(http, lambda: "https://storage.test/x", tmp_path / "ckpt", max_retries=1)
-    assert list(tmp_path.iterdir()) == []
+        policy = RetryPolicy(max_retries=1, initial_delay=0.01)
+        download_archive(http, lambda: "https://storage.test/x", tmp_path / "ckpt", retry=policy)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt.part", "ckpt.part.json"]
+    assert (tmp_path / "ckpt.part").read_bytes() == data[:100]
 
 
 # -- unsafe archives ------------------------------------------------------------------------
@@ -451,7 +455,14 @@ def test_unsafe_archive_through_the_cli(tmp_path: Path, monkeypatch: pytest.Monk
     argv += ["checkpoint", "download", "tinker://run/weights/1", "-o", str(dest)]
     result = CliRunner().invoke(cli, argv, catch_exceptions=False)
     assert result.exit_code == 1
-    assert result.stderr.startswith("Error: refused to extract the archive")
+    lines = result.stderr.splitlines()
+    assert lines[:3] == [
+        "Waiting for the archive to be built: tinker://run/weights/1",
+        "Downloading: tinker://run/weights/1",
+        "Extracting: tinker://run/weights/1",
+    ]  # each phase labelled, one line each when stderr is not a terminal
+    assert lines[3].startswith("Error: refused to extract the archive")
+    assert lines[4].startswith("Hint: nothing was kept")
     assert "'../evil.txt'" in result.stderr and "Traceback" not in result.output
     assert result.stdout == ""
     assert list(dest.iterdir()) == [] and not (tmp_path / "evil.txt").exists()

@@ -28,6 +28,10 @@ from tinker_rest.cli._context import (
 )
 from tinker_rest.types import Checkpoint, CheckpointsListResponse, WeightsInfoResponse
 
+# The service's bounds on a checkpoint's time to live, checked here before any request.
+TTL_MIN = 3600
+TTL_MAX = 10 * 365 * 24 * 3600
+
 # --type accepts the checkpoint types and the kinds of tinker paths alike.
 _TYPES = {
     "training": "training",
@@ -176,9 +180,9 @@ def checkpoint_unpublish(settings: Settings, tinker_path: TinkerPath) -> None:
 @click.option(
     "--ttl",
     "ttl_seconds",
-    type=click.IntRange(min=1),
+    type=click.IntRange(TTL_MIN, TTL_MAX),
     metavar="SECONDS",
-    help="Expire this many seconds from now (the service accepts 3600 to 315360000).",
+    help=f"Expire this many seconds from now: {TTL_MIN} (an hour) to {TTL_MAX} (ten years).",
 )
 @click.option("--remove", is_flag=True, help="Remove the expiry: keep the checkpoint for good.")
 @format_option
@@ -410,6 +414,24 @@ def _delete_result(
 # -- download ----------------------------------------------------------------------------------
 
 
+_SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def _byte_size(_ctx: click.Context, _param: click.Parameter, value: str | None) -> int | None:
+    """``500M``, ``20G`` or a plain number of bytes (binary units; a trailing ``iB``/``B`` ok)."""
+    if value is None:
+        return None
+    text = value.strip().upper().removesuffix("B").removesuffix("I")
+    number, unit = (text[:-1], text[-1]) if text[-1:] in _SIZE_UNITS else (text, "")
+    try:
+        size = float(number) * _SIZE_UNITS[unit]
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a size such as 500M, 20G or 1048576") from None
+    if size < 1:
+        raise click.BadParameter(f"{value!r}: the size must be at least 1 byte")
+    return int(size)
+
+
 @checkpoint_group.command("download")
 @click.argument("tinker_path", type=TINKER_PATH)
 @click.option(
@@ -423,30 +445,46 @@ def _delete_result(
 )
 @click.option("--force", is_flag=True, help="Replace the files of an earlier download.")
 @click.option("--no-extract", is_flag=True, help="Keep the archive as a .tar file; do not unpack.")
+@click.option(
+    "--max-unpacked-size",
+    callback=_byte_size,
+    metavar="SIZE",
+    help="The most the unpacked files may hold, e.g. 50G.  "
+    "[default: 4x the archive, at least 16 MiB]",
+)
 @format_option
 @pass_settings
 def checkpoint_download(
-    settings: Settings, tinker_path: TinkerPath, output_dir: Path, force: bool, no_extract: bool
+    settings: Settings,
+    tinker_path: TinkerPath,
+    output_dir: Path,
+    force: bool,
+    no_extract: bool,
+    max_unpacked_size: int | None,
 ) -> None:
     """Download a checkpoint's files into a directory named after it.
 
     The files go to OUTPUT/<run id>_<kind>_<name>/ (or that name with .tar under
-    --no-extract). The download resumes by itself after a broken connection, and the archive
-    is checked and unpacked safely: links, devices and paths leaving the directory are refused.
+    --no-extract). A broken or stalled connection is resumed at once; after Ctrl-C or a
+    failure, running the same command again resumes from the .part file it left, if the
+    service still serves the same archive (otherwise it starts again). The archive is checked
+    and unpacked safely: links, devices, sparse files, colliding names, paths leaving the
+    directory and archives unpacking beyond --max-unpacked-size are refused.
 
     \b
     Example:
       tinker-rest checkpoint download tinker://sess-7f3a:train:0/weights/0001 -o models
     """
     client = settings.client()
-    with out.download_progress() as progress:
-        task = progress.add_task(f"Downloading {tinker_path.name}", total=None)
-
-        def report(done: int, total: int | None) -> None:
-            progress.update(task, completed=done, total=total)
-
+    with out.DownloadDisplay(str(tinker_path)) as display:
         where = client.download_checkpoint(
-            str(tinker_path), output_dir, extract=not no_extract, force=force, progress=report
+            str(tinker_path),
+            output_dir,
+            extract=not no_extract,
+            force=force,
+            progress=display.progress,
+            on_event=display.event,
+            max_unpacked_bytes=max_unpacked_size,
         )
     if settings.json:
         out.echo_json(
