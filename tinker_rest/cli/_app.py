@@ -27,6 +27,7 @@ from tinker_rest._errors import (
     UnsafeArchiveError,
 )
 from tinker_rest._version import __version__
+from tinker_rest.cli._auth import auth_group, version
 from tinker_rest.cli._checkpoints import checkpoint_group
 from tinker_rest.cli._context import FORMATS, Settings, SettingsError
 from tinker_rest.cli._runs import run_group
@@ -230,6 +231,8 @@ cli.add_command(checkpoint_group)
 cli.add_command(session_group)
 cli.add_command(sampler_group)
 cli.add_command(audit)
+cli.add_command(auth_group)
+cli.add_command(version)
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

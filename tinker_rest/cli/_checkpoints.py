@@ -86,7 +86,10 @@ def checkpoint_list(settings: Settings, run_id: str | None, limit: int) -> None:
         )
         heading = "Checkpoints"
     if settings.json:
-        out.echo_json({"checkpoints": [c.to_dict() for c in checkpoints], "total_count": total})
+        data: dict[str, Any] = {} if run_id is None else {"run_id": run_id}
+        data["checkpoints"] = [out.to_json(c) for c in checkpoints]
+        data["total_count"] = total  # tinker-rest's addition
+        out.echo_json(data)
         return
     table = out.checkpoint_table(checkpoints, out.title(heading, len(checkpoints), total))
     out.print_table(table, out.more_hint(len(checkpoints), total))
@@ -118,9 +121,13 @@ def checkpoint_info(settings: Settings, tinker_path: TinkerPath) -> None:
         info = None
     if settings.json:
         data: dict[str, Any] = (
-            ckpt.to_dict() if ckpt is not None else {"tinker_path": str(tinker_path)}
+            out.to_json(ckpt) if ckpt is not None else {"tinker_path": str(tinker_path)}
         )
-        data["weights_info"] = info.to_dict() if info is not None else None
+        # The official shape: the checkpoint plus the run's is_lora and lora_rank; the
+        # weights' own description is tinker-rest's addition.
+        data["is_lora"] = info.is_lora if info is not None else None
+        data["lora_rank"] = info.lora_rank if info is not None else None
+        data["weights_info"] = out.to_json(info) if info is not None else None
         out.echo_json(data)
         return
     rows = [("Tinker path", str(tinker_path)), ("Type", tinker_path.checkpoint_type)]
@@ -138,7 +145,7 @@ def checkpoint_info(settings: Settings, tinker_path: TinkerPath) -> None:
     if info is not None:
         rows += [
             ("Base model", info.base_model),
-            ("Fine-tuning", f"LoRA {info.lora_rank}" if info.is_lora else "full"),
+            ("LoRA", f"Yes (Rank {info.lora_rank})" if info.is_lora else "No"),
         ]
     out.print_table(out.details_table(rows))
 
@@ -160,9 +167,11 @@ def _find(listing: APIFuture[CheckpointsListResponse], path: TinkerPath) -> Chec
 @format_option
 @pass_settings
 def checkpoint_publish(settings: Settings, tinker_path: TinkerPath) -> None:
-    """Make a checkpoint public, so that anyone with its path can use it."""
+    """Make a checkpoint public, so that anyone with its path can use it.
+
+    Prints nothing on success, as the official CLI does; `checkpoint info` shows the result.
+    """
     settings.client().publish_checkpoint_from_tinker_path(str(tinker_path)).result()
-    _report(settings, tinker_path, {"public": True}, "is now public")
 
 
 @checkpoint_group.command("unpublish")
@@ -170,9 +179,8 @@ def checkpoint_publish(settings: Settings, tinker_path: TinkerPath) -> None:
 @format_option
 @pass_settings
 def checkpoint_unpublish(settings: Settings, tinker_path: TinkerPath) -> None:
-    """Make a public checkpoint private again."""
+    """Make a public checkpoint private again. Prints nothing on success."""
     settings.client().unpublish_checkpoint_from_tinker_path(str(tinker_path)).result()
-    _report(settings, tinker_path, {"public": False}, "is now private")
 
 
 @checkpoint_group.command("set-ttl")
@@ -192,6 +200,8 @@ def checkpoint_set_ttl(
 ) -> None:
     """Set when a checkpoint expires (--ttl SECONDS), or remove its expiry (--remove).
 
+    Prints nothing on success, as the official CLI does.
+
     \b
     Examples:
       tinker-rest checkpoint set-ttl tinker://sess-7f3a:train:0/weights/0001 --ttl 86400
@@ -200,23 +210,6 @@ def checkpoint_set_ttl(
     if (ttl_seconds is None) == (not remove):
         raise click.UsageError("give exactly one of --ttl SECONDS and --remove")
     settings.client().set_checkpoint_ttl_from_tinker_path(str(tinker_path), ttl_seconds).result()
-    if ttl_seconds is None:
-        _report(settings, tinker_path, {"ttl_seconds": None, "expires_at": None}, "never expires")
-        return
-    expires = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=ttl_seconds)
-    _report(
-        settings,
-        tinker_path,
-        {"ttl_seconds": ttl_seconds, "expires_at": expires.replace(microsecond=0)},
-        f"expires {out.timestamp(expires)}",
-    )
-
-
-def _report(settings: Settings, path: TinkerPath, data: dict[str, object], text: str) -> None:
-    if settings.json:
-        out.echo_json({"tinker_path": str(path), **data})
-    else:
-        click.echo(f"{path} {text}")
 
 
 # -- delete ------------------------------------------------------------------------------------
@@ -398,8 +391,10 @@ def _reason(exc: TinkerRestError) -> str:
 def _delete_result(
     deleted: Sequence[str], failures: Sequence[tuple[str, TinkerRestError]]
 ) -> dict[str, object]:
+    """The official shape, ``{"deleted_count", "failed": [{"tinker_path", "error"}]}``, with
+    tinker-rest's additions: the paths deleted, and each failure's status code."""
     return {
-        "deleted": list(deleted),
+        "deleted_count": len(deleted),
         "failed": [
             {
                 "tinker_path": path,
@@ -408,6 +403,7 @@ def _delete_result(
             }
             for path, exc in failures
         ],
+        "deleted": list(deleted),
     }
 
 
@@ -487,8 +483,14 @@ def checkpoint_download(
             max_unpacked_bytes=max_unpacked_size,
         )
     if settings.json:
+        size = sum(p.stat().st_size for p in where.rglob("*") if p.is_file())
         out.echo_json(
-            {"tinker_path": str(tinker_path), "path": str(where), "extracted": not no_extract}
+            {
+                "checkpoint_path": str(tinker_path),
+                "destination": str(where),
+                "file_size_bytes": where.stat().st_size if no_extract else size,
+                "extracted": not no_extract,  # tinker-rest's addition
+            }
         )
     else:
         click.echo(f"Downloaded {tinker_path} to {where}")

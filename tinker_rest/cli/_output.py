@@ -188,8 +188,7 @@ checkpoint_expiry = _expires
 
 def metadata(value: object) -> str:
     """User metadata as ``key=value`` lines, or ``-``."""
-    to_dict = getattr(value, "to_dict", None)
-    data = to_dict() if callable(to_dict) else value
+    data = to_json(value)
     if not isinstance(data, dict) or not data:
         return "-"
     return "\n".join(f"{k}={v}" for k, v in data.items())
@@ -324,7 +323,14 @@ def each(items: Iterable[T], description: str, total: int | None = None) -> Iter
             progress.advance(task)
 
 
-def any_json(value: Any) -> Any:
-    """A generated model's wire JSON (``to_dict``), or the value itself."""
+def to_json(value: Any) -> Any:
+    """A result model as JSON data: the one place every command turns a model into JSON.
+
+    Official-SDK-shaped models give ``model_dump(mode="json")``; the generated attrs models
+    give their wire JSON (``to_dict``); anything else is returned as it is.
+    """
+    model_dump = getattr(value, "model_dump", None)
+    if callable(model_dump):
+        return model_dump(mode="json")
     to_dict = getattr(value, "to_dict", None)
     return to_dict() if callable(to_dict) else value
