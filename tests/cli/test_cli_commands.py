@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tinker_rest import RestClient
-from tinker_rest.cli import _app, main
+from tinker_rest.cli import main
 
 if TYPE_CHECKING:
     from click.testing import Result
@@ -144,10 +144,6 @@ def test_main_exit_codes(env: Env) -> None:
     with pytest.raises(SystemExit) as exited:
         main(["--base-url", env.base_url, "--api-key", env.alice_key, "run", "info", "nope"])
     assert exited.value.code == 1
-
-
-def test_lazy_commands_stand_in_for_help() -> None:
-    assert set(_app.LAZY_COMMANDS) == {"serve", "admin"}
 
 
 # -- runs ------------------------------------------------------------------------------------

@@ -7,7 +7,6 @@ errors exit with 2 (click's convention) and Ctrl-C with 130.
 
 from __future__ import annotations
 
-import importlib
 import sys
 from typing import Any, NoReturn
 
@@ -31,44 +30,14 @@ from tinker_rest.cli._auth import auth_group, version
 from tinker_rest.cli._checkpoints import checkpoint_group
 from tinker_rest.cli._context import FORMATS, Settings, SettingsError
 from tinker_rest.cli._runs import run_group
+from tinker_rest.cli._server import admin, serve
 from tinker_rest.cli._sessions import audit, sampler_group, session_group
 
 EXIT_INTERRUPTED = 130
 
-# Commands of the reference server, imported only when run: importing tinker_rest.server pulls
-# in FastAPI and SQLAlchemy, which neither `--help` nor the client commands should pay for.
-LAZY_COMMANDS = {
-    "serve": (
-        "tinker_rest.server.cli",
-        "serve",
-        "Run the local Tinker-compatible reference server.",
-    ),
-    "admin": (
-        "tinker_rest.server.cli",
-        "admin",
-        "Manage organizations, users, API keys and projects of a local server.",
-    ),
-}
-
 
 class TinkerGroup(click.Group):
-    """The root group: mounts the server's commands lazily and turns errors into messages."""
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted([*super().list_commands(ctx), *LAZY_COMMANDS])
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name in LAZY_COMMANDS:
-            # For help listings and completion: a stand-in that imports nothing.
-            return click.Command(cmd_name, help=LAZY_COMMANDS[cmd_name][2])
-        return super().get_command(ctx, cmd_name)
-
-    def resolve_command(
-        self, ctx: click.Context, args: list[str]
-    ) -> tuple[str | None, click.Command | None, list[str]]:
-        if args and args[0] in LAZY_COMMANDS:
-            return args[0], _load(args[0]), args[1:]
-        return super().resolve_command(ctx, args)
+    """The root group: turns errors into one line and a hint, and Ctrl-C into exit 130."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -88,21 +57,6 @@ class TinkerGroup(click.Group):
             settings = ctx.find_object(Settings)
             if settings is not None:
                 settings.close()
-
-
-def _load(name: str) -> click.Command:
-    module_name, attribute, _ = LAZY_COMMANDS[name]
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise click.ClickException(
-            f"`tinker-rest {name}` needs the reference server: "
-            f"pip install 'tinker-rest[server]' ({exc})"
-        ) from None
-    command = getattr(module, attribute)
-    if not isinstance(command, click.Command):  # pragma: no cover - a packaging mistake
-        raise click.ClickException(f"{module_name}.{attribute} is not a click command")
-    return command
 
 
 def _interrupted() -> NoReturn:
@@ -233,6 +187,8 @@ cli.add_command(sampler_group)
 cli.add_command(audit)
 cli.add_command(auth_group)
 cli.add_command(version)
+cli.add_command(serve)
+cli.add_command(admin)
 
 
 def main(argv: list[str] | None = None) -> NoReturn:
