@@ -1,4 +1,7 @@
-"""``tinker-rest checkpoint ...``: list, info, publish, unpublish, set-ttl, delete, download."""
+"""``tinker-rest checkpoint``: list, info, publish, unpublish, set-ttl, delete, download, push-hf.
+
+``push-hf`` itself lives in :mod:`tinker_rest.cli._hub`.
+"""
 
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ from tinker_rest.cli._context import (
     limit_option,
     pass_settings,
 )
+from tinker_rest.cli._hub import push_hf
 from tinker_rest.types import Checkpoint, CheckpointsListResponse, WeightsInfoResponse
 
 # The service's bounds on a checkpoint's time to live, checked here before any request.
@@ -494,3 +498,6 @@ def checkpoint_download(
         )
     else:
         click.echo(f"Downloaded {tinker_path} to {where}")
+
+
+checkpoint_group.add_command(push_hf)
