@@ -444,12 +444,17 @@ def _accept(
         length = response.headers.get("content-length")
         size = int(length) if length and length.isdigit() else None
         return 0, ArchiveIdentity.of(response, size), False
-    if status == 416 and known is not None and done == known.size:
-        # Everything is here already (a run stopped after the last byte); Content-Range
-        # says the size, to check it is still this archive.
+    if status == 416 and done:
+        # Nothing after byte `done`: complete when the part is exactly this archive (a run
+        # stopped after the last byte); otherwise it is another archive, to start again.
+        # Content-Range says the size, to check it is still this archive.
         unsatisfied = response.headers.get("content-range", "").rpartition("/")[2]
-        size = int(unsatisfied) if unsatisfied.isdigit() else known.size
-        return done, ArchiveIdentity.of(response, size), True
+        size = int(unsatisfied) if unsatisfied.isdigit() else None
+        identity = ArchiveIdentity.of(response, size)
+        complete = known is not None and done == size and identity.same_archive(known)
+        if not complete:
+            identity = dataclasses.replace(identity, size=-1)  # a size no archive has
+        return done, identity, complete
     if status == 403:
         response.read()
         raise _Expired(status_error(response))

@@ -676,6 +676,30 @@ def test_a_part_of_another_archive_is_not_resumed(slow_server: SlowServer, tmp_p
     assert slow_server.ranges == ["bytes=50000-", None]  # refused the 206, then from zero
 
 
+@pytest.mark.parametrize("extra", [0, 50], ids=["complete", "longer than the archive"])
+def test_a_part_the_server_has_nothing_after(tmp_path: Path, extra: int) -> None:
+    data = make_tar(FIRST)
+    url = "https://storage.test/a?sig=1"
+    part = tmp_path / "a.tar.part"
+    part.write_bytes(data + b"x" * extra)
+    record = {"location": "https://storage.test/a", "size": len(data) + extra}
+    (tmp_path / "a.tar.part.json").write_text(json.dumps(record))
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if "range" in request.headers:  # from the end of the part: nothing left there
+            return httpx.Response(416, headers={"Content-Range": f"bytes */{len(data)}"})
+        return httpx.Response(200, content=data)
+
+    with httpx.Client(transport=httpx.MockTransport(handler)) as http:
+        where = download_archive(http, lambda: url, tmp_path / "a.tar", extract=False)
+    assert where.read_bytes() == data
+    # A part of exactly this archive needs no more bytes; a longer one starts again.
+    assert ["range" in r.headers for r in seen] == ([True] if extra == 0 else [True, False])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.tar"]
+
+
 def test_a_stall_is_retried_and_said(slow_server: SlowServer, tmp_path: Path) -> None:
     slow_server.stall_after = len(slow_server.data) // 2
     slow_server.stall_for = 2.0  # far longer than the stall timeout below
