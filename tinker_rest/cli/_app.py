@@ -149,7 +149,7 @@ def _version_message() -> str:
     "--api-key",
     envvar="TINKER_API_KEY",
     metavar="KEY",
-    help="Your API key (tml-...).  [env: TINKER_API_KEY]",
+    help="Your API key (tml-...); else the one `auth login` stored.  [env: TINKER_API_KEY]",
 )
 @click.option(
     "-f",

@@ -20,7 +20,7 @@ from tinker_rest.cli._context import Settings, SettingsError, check_base_url, pa
 
 @click.command("version")
 def version() -> None:
-    """Show the version: ``tinker-rest <version>``."""
+    """Show the version, as `tinker-rest <version>`."""
     click.echo(f"tinker-rest {__version__}")
 
 

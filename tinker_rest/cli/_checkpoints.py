@@ -49,7 +49,7 @@ _TYPES = {
 
 @click.group("checkpoint")
 def checkpoint_group() -> None:
-    """Checkpoints: list, inspect, publish, expire, delete and download them.
+    """Checkpoints: list, inspect, publish, expire, delete, download and push them to the Hub.
 
     A checkpoint is named by its tinker path, tinker://<run id>/<kind>/<name>, where the kind
     is weights, sampler_weights or external_weights.
