@@ -11,7 +11,8 @@ The steps, each of which cleans up after itself when it fails:
    gave a validator) and appends only when the answer is the same archive; anything else (a
    refreshed URL serving other bytes, say) starts again from zero: bytes of two archives are
    never spliced. Retries follow :class:`~tinker_rest._retry.RetryPolicy`; the policy's
-   ``max_retries`` bounds the failures in a row that gain no byte.
+   ``max_retries`` bounds the failures in a row that gain no byte. The ``.part`` is locked
+   (``flock``) while in use, so a second run of the same download is refused, not spliced.
 2. extract: read the tar (plain or gzip-compressed) as a stream and write its regular files and
    directories into a fresh directory beside the target. Refused, with
    :class:`UnsafeArchiveError` and nothing left behind: absolute names, ``..``, links,
@@ -49,6 +50,7 @@ import httpx
 
 from tinker_rest._errors import (
     ArchiveIncompleteError,
+    DownloadError,
     TargetExistsError,
     UnsafeArchiveError,
     status_error,
@@ -295,20 +297,23 @@ def fetch_archive(
     Raises:
         ArchiveIncompleteError: ``retry.max_retries`` retries in a row gained nothing, or the
             file's length differs from the length the server announced.
+        DownloadError: another process is downloading into ``part`` right now.
         APIStatusError: the server answered with an error that retrying will not fix.
     """
     emit = on_event or (lambda event: None)
     record = _record_of(part)
     known = _read_record(record) if part.exists() else None
-    url = get_url()
     failures = 0
     best = 0  # the most bytes ever held: only going past it counts as progress
     refreshed = False
     started = False
     timeout = httpx.Timeout(stall_timeout, connect=min(stall_timeout, 10.0))
-    out = part.open("r+b" if known is not None else "wb")
+    out = _open_exclusively(part)
     try:
+        if known is None:
+            out.truncate(0)
         out.seek(0, os.SEEK_END)
+        url = get_url()
         while True:
             done = out.tell()
             request = _request(http, url, timeout, done, known)
@@ -391,6 +396,31 @@ def fetch_archive(
             f"the archive is {size} bytes; the server announced {known.size}"
         )
     return size
+
+
+def _open_exclusively(part: Path) -> IO[bytes]:
+    """Open ``part`` for reading and writing, without truncating it, and lock it.
+
+    Two runs of the same download would otherwise append to one file. The lock is the
+    operating system's (``flock``), so it goes when the process ends, however it ends;
+    where ``fcntl`` does not exist (Windows) the file is not locked.
+
+    Raises:
+        DownloadError: another process is downloading into ``part``.
+    """
+    out = os.fdopen(os.open(part, os.O_RDWR | os.O_CREAT, 0o644), "r+b")
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        return out
+    try:
+        fcntl.flock(out.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        out.close()
+        raise DownloadError(
+            f"another download into {part} is running; wait for it to finish"
+        ) from None
+    return out
 
 
 def _request(

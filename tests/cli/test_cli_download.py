@@ -33,6 +33,7 @@ import pytest
 from tinker_rest import (
     APIStatusError,
     ArchiveIncompleteError,
+    DownloadError,
     RestClient,
     TargetExistsError,
     UnsafeArchiveError,
@@ -698,6 +699,21 @@ def test_a_part_the_server_has_nothing_after(tmp_path: Path, extra: int) -> None
     # A part of exactly this archive needs no more bytes; a longer one starts again.
     assert ["range" in r.headers for r in seen] == ([True] if extra == 0 else [True, False])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.tar"]
+
+
+def test_a_second_download_into_the_same_part_is_refused(
+    slow_server: SlowServer, tmp_path: Path
+) -> None:
+    import fcntl
+
+    part = tmp_path / "ckpt.part"
+    part.write_bytes(b"held by another run")
+    with part.open("r+b") as other:  # another process's download, as flock sees it
+        fcntl.flock(other.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with httpx.Client() as http, pytest.raises(DownloadError, match="another download"):
+            download_archive(http, lambda: slow_server.url, tmp_path / "ckpt")
+        assert part.read_bytes() == b"held by another run"  # untouched
+    assert slow_server.ranges == []  # refused before any request
 
 
 def test_a_stall_is_retried_and_said(slow_server: SlowServer, tmp_path: Path) -> None:
