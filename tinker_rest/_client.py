@@ -86,7 +86,7 @@ from tinker_rest.types import (
 )
 
 if TYPE_CHECKING:
-    from tinker_rest._download import DownloadProgress
+    from tinker_rest._download import DownloadEvent, DownloadProgress
 
 __all__ = ["DEFAULT_BASE_URL", "DEFAULT_TIMEOUT", "RestClient", "ServiceClient"]
 
@@ -828,12 +828,15 @@ class RestClient:
         extract: bool = True,
         force: bool = False,
         progress: DownloadProgress | None = None,
+        on_event: Callable[[DownloadEvent], None] | None = None,
+        max_unpacked_bytes: int | None = None,
     ) -> Path:
         """Download a checkpoint's files into the directory ``dest``; return where they are.
 
         ``GET /api/v1/training_runs/{training_run_id}/checkpoints/{kind}/{name}/archive``, then
-        the signed URL it gives, streamed and resumed after broken connections (see
-        :mod:`tinker_rest._download`). Blocks until done.
+        the signed URL it gives, streamed and resumed after broken connections and stalls,
+        and in a later call after Ctrl-C or any failure, when the archive is still the same
+        (see :mod:`tinker_rest._download`). Blocks until done.
 
         Args:
             tinker_path: the checkpoint, ``tinker://<run id>/<kind>/<name>``.
@@ -841,7 +844,13 @@ class RestClient:
             extract: extract the archive into ``dest/<run id>_<kind>_<name>`` (True), or keep
                 it as the tar file ``dest/<run id>_<kind>_<name>.tar`` (False).
             force: replace that directory or file when it already exists.
-            progress: called as ``progress(bytes_done, bytes_total_or_None)`` while it streams.
+            progress: called as ``progress(done, total_or_None)`` with the bytes of the current
+                phase (downloading, then extracting).
+            on_event: called as each phase starts (``waiting``, ``downloading``,
+                ``extracting``) and before each retry (``retrying``), with a
+                :class:`~tinker_rest._download.DownloadEvent`.
+            max_unpacked_bytes: the most bytes the extracted files may hold; by default four
+                times the archive's size, at least 16 MiB.
 
         Returns:
             The path of the extracted directory, or of the tar file.
@@ -849,7 +858,10 @@ class RestClient:
         Raises:
             InvalidTinkerPathError: at once, when ``tinker_path`` is malformed.
             TargetExistsError: the target exists and ``force`` is false.
-            UnsafeArchiveError: the archive holds a link, a device or a path leaving the target.
+            UnsafeArchiveError: the archive holds a link, a device, a sparse file, a path
+                leaving the target or colliding names, or unpacks too big; nothing is kept.
+            ArchiveIncompleteError: the download kept failing; ``<target>.part`` stays, and
+                the next call resumes it.
 
         Example:
             >>> where = client.download_checkpoint("tinker://run-id/weights/0001", "models")
@@ -866,7 +878,14 @@ class RestClient:
             return self._archive_url(path).result().url
 
         return download_archive(
-            self._http(), url, target, extract=extract, force=force, progress=progress
+            self._http(),
+            url,
+            target,
+            extract=extract,
+            force=force,
+            progress=progress,
+            on_event=on_event,
+            max_unpacked_bytes=max_unpacked_bytes,
         )
 
     async def download_checkpoint_async(
@@ -877,6 +896,8 @@ class RestClient:
         extract: bool = True,
         force: bool = False,
         progress: DownloadProgress | None = None,
+        on_event: Callable[[DownloadEvent], None] | None = None,
+        max_unpacked_bytes: int | None = None,
     ) -> Path:
         """Coroutine twin of :meth:`download_checkpoint`; the download runs in a thread."""
         import asyncio
@@ -888,6 +909,8 @@ class RestClient:
             extract=extract,
             force=force,
             progress=progress,
+            on_event=on_event,
+            max_unpacked_bytes=max_unpacked_bytes,
         )
 
 

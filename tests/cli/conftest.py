@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -63,6 +64,14 @@ def run(*args: str, input: str | None = None, env: dict[str, str] | None = None)
     runner = CliRunner()
     environment = {"COLUMNS": "250", "TINKER_API_KEY": "", "TINKER_BASE_URL": "", **(env or {})}
     return runner.invoke(cli, list(args), input=input, env=environment, catch_exceptions=False)
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A home directory of the test's own, so ``auth login`` never touches the real one."""
+    folder = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(folder))
+    return folder
 
 
 @pytest.fixture

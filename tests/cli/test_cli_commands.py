@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tinker_rest import RestClient
-from tinker_rest.cli import _app, main
+from tinker_rest.cli import main
 
 if TYPE_CHECKING:
     from click.testing import Result
@@ -50,9 +50,10 @@ def test_help_lists_every_command(cli_run: Run) -> None:
 def test_version(cli_run: Run) -> None:
     from tinker_rest import __version__
 
-    result = cli_run("--version")
-    assert result.exit_code == 0
-    assert result.stdout.strip() == f"tinker-rest {__version__}"
+    for argv in (["--version"], ["version"]):
+        result = cli_run(*argv)
+        assert result.exit_code == 0
+        assert result.stdout == f"tinker-rest {__version__}\n"
 
 
 def test_help_and_client_commands_never_import_the_server_stack(env: Env) -> None:
@@ -145,17 +146,14 @@ def test_main_exit_codes(env: Env) -> None:
     assert exited.value.code == 1
 
 
-def test_lazy_commands_stand_in_for_help() -> None:
-    assert set(_app.LAZY_COMMANDS) == {"serve", "admin"}
-
-
 # -- runs ------------------------------------------------------------------------------------
 
 
 def test_run_list_json(env: Env) -> None:
     data = env.json("run", "list")
     assert data["total_count"] == 1
-    (run_a,) = data["training_runs"]
+    assert list(data) == ["runs", "total_count"]  # the official key, then ours
+    (run_a,) = data["runs"]
     assert run_a["training_run_id"] == env.run_a
     assert run_a["base_model"] == "Qwen/Qwen3-8B" and run_a["lora_rank"] == 32
     parse_time(run_a["last_request_time"])
@@ -166,18 +164,35 @@ def test_run_list_table(env: Env) -> None:
     result = env.invoke("run", "list")
     assert result.exit_code == 0, result.output
     assert "Training runs (1)" in result.stdout
+    header = next(line for line in result.stdout.splitlines() if "Run ID" in line)
+    assert header.split() == [
+        "┃",
+        "Run",
+        "ID",
+        "┃",
+        "Base",
+        "Model",
+        "┃",
+        "LoRA",
+        "┃",
+        "Last",
+        "Update",
+        "┃",
+        "Status",
+        "┃",
+    ]  # the official default columns
     assert env.run_a in result.stdout and "Qwen/Qwen3-8B" in result.stdout
-    assert "LoRA 32" in result.stdout and "weights/0002" in result.stdout
+    assert "Rank 32" in result.stdout and " OK " in result.stdout
 
 
 def test_run_list_pages_and_limit(env: Env) -> None:
     everything = env.json("run", "list", "--limit", "0", key=env.carol_key)
-    ids = [r["training_run_id"] for r in everything["training_runs"]]
+    ids = [r["training_run_id"] for r in everything["runs"]]
     assert everything["total_count"] == env.many_runs
     assert len(ids) == len(set(ids)) == env.many_runs
 
     some = env.json("run", "list", "--limit", "101", key=env.carol_key)
-    assert len(some["training_runs"]) == 101
+    assert len(some["runs"]) == 101
 
     table = env.invoke("run", "list", "--limit", "3", key=env.carol_key)
     assert table.exit_code == 0
@@ -188,14 +203,22 @@ def test_run_list_pages_and_limit(env: Env) -> None:
 def test_run_list_columns(env: Env) -> None:
     result = env.invoke("run", "list", "--columns", "id,owner")
     assert result.exit_code == 0
-    assert "Owner" in result.stdout and "Base model" not in result.stdout
+    assert "Owner" in result.stdout and "Base Model" not in result.stdout
+    official = env.invoke(
+        "run", "list", "-c", "id,model,owner,lora,updated,status,checkpoint,checkpoint_time"
+    )
+    assert official.exit_code == 0, official.output
+    for header in ("Last Checkpoint", "Checkpoint Time", "weights/0002", "alice"):
+        assert header in official.stdout
+    old_names = env.invoke("run", "list", "-c", "id,base_model,last_checkpoint")
+    assert old_names.exit_code == 0 and "Base Model" in old_names.stdout
     bad = env.invoke("run", "list", "--columns", "id,colour")
     assert bad.exit_code == 2 and "colour" in bad.stderr
 
 
 def test_run_list_access_scope(env: Env) -> None:
     owned = env.json("run", "list", "--access-scope", "owned", key=env.bob_key)
-    assert [r["training_run_id"] for r in owned["training_runs"]] == [env.run_b]
+    assert [r["training_run_id"] for r in owned["runs"]] == [env.run_b]
 
 
 def test_run_info(env: Env) -> None:
@@ -219,6 +242,7 @@ def test_run_info_not_found(env: Env) -> None:
 
 def test_checkpoint_list_of_a_run(env: Env) -> None:
     data = env.json("checkpoint", "list", "--run-id", env.run_a)
+    assert list(data) == ["run_id", "checkpoints", "total_count"] and data["run_id"] == env.run_a
     by_id = {c["checkpoint_id"]: c for c in data["checkpoints"]}
     assert {"weights/0001", "weights/0002", "sampler_weights/final"} <= set(by_id)
     first = by_id["weights/0001"]
@@ -231,6 +255,7 @@ def test_checkpoint_list_of_a_run(env: Env) -> None:
 
 def test_checkpoint_list_of_the_user(env: Env) -> None:
     data = env.json("checkpoint", "list", "--limit", "2")
+    assert "run_id" not in data
     assert len(data["checkpoints"]) == 2 and data["total_count"] >= 3
     times = [parse_time(c["time"]) for c in data["checkpoints"]]
     assert times == sorted(times, reverse=True)
@@ -247,8 +272,9 @@ def test_checkpoint_info(env: Env) -> None:
     assert data["tinker_path"] == path and data["checkpoint_id"] == "weights/0001"
     assert data["weights_info"]["base_model"] == "Qwen/Qwen3-8B"
     assert data["weights_info"]["lora_rank"] == 32
+    assert data["is_lora"] is True and data["lora_rank"] == 32  # the official keys
     table = env.invoke("checkpoint", "info", path)
-    assert table.exit_code == 0 and "Never" in table.stdout and "LoRA 32" in table.stdout
+    assert table.exit_code == 0 and "Never" in table.stdout and "Rank 32" in table.stdout
 
 
 def test_checkpoint_info_of_someone_elses_public_checkpoint(env: Env) -> None:
@@ -266,7 +292,8 @@ def test_checkpoint_info_not_found(env: Env) -> None:
 
 def test_publish_and_unpublish(env: Env) -> None:
     path = env.add_checkpoint(env.run_a, "weights", "pub")
-    assert env.json("checkpoint", "publish", path) == {"tinker_path": path, "public": True}
+    published = env.invoke("checkpoint", "publish", path, json_out=True)
+    assert published.exit_code == 0 and published.stdout == ""  # nothing on success
     listed = env.json("checkpoint", "info", path)
     assert listed["public"] is True
 
@@ -274,7 +301,7 @@ def test_publish_and_unpublish(env: Env) -> None:
     assert again.exit_code == 1 and again.stderr.splitlines()[0].endswith("(HTTP 409)")
 
     result = env.invoke("checkpoint", "unpublish", path)
-    assert result.exit_code == 0 and "private" in result.stdout
+    assert result.exit_code == 0 and result.stdout == ""
     assert env.json("checkpoint", "info", path)["public"] is False
 
 
@@ -287,15 +314,15 @@ def test_publish_someone_elses_checkpoint_fails(env: Env) -> None:
 
 def test_set_ttl_and_remove(env: Env) -> None:
     path = env.add_checkpoint(env.run_a, "weights", "ttl")
-    data = env.json("checkpoint", "set-ttl", path, "--ttl", "86400")
-    assert data["tinker_path"] == path and data["ttl_seconds"] == 86400
+    result = env.invoke("checkpoint", "set-ttl", path, "--ttl", "86400", json_out=True)
+    assert result.exit_code == 0 and result.stdout == ""  # nothing on success
     expires = parse_time(env.json("checkpoint", "info", path)["expires_at"])
     left = expires - datetime.datetime.now(datetime.UTC)
     assert datetime.timedelta(hours=23) < left <= datetime.timedelta(hours=24, minutes=1)
     assert "in 24 hours" in env.invoke("checkpoint", "info", path).stdout
 
     result = env.invoke("checkpoint", "set-ttl", path, "--remove")
-    assert result.exit_code == 0 and "never expires" in result.stdout
+    assert result.exit_code == 0 and result.stdout == ""
     assert env.json("checkpoint", "info", path)["expires_at"] is None
 
 
@@ -306,9 +333,13 @@ def test_set_ttl_needs_exactly_one_option(env: Env) -> None:
     assert both.exit_code == 2 and "exactly one" in both.stderr
 
 
-def test_set_ttl_out_of_range_is_a_400(env: Env) -> None:
-    result = env.invoke("checkpoint", "set-ttl", f"tinker://{env.run_a}/weights/0001", "--ttl", "5")
-    assert result.exit_code == 1 and "(HTTP 400)" in result.stderr
+@pytest.mark.parametrize("ttl", ["60", "3599", "315360001"])
+def test_set_ttl_out_of_range_is_caught_before_any_request(cli_run: Run, ttl: str) -> None:
+    # Port 9 on 127.0.0.1 refuses connections: a request would fail with exit 1, not 2.
+    argv = ["--base-url", "http://127.0.0.1:9", "--api-key", "tml-x", "checkpoint", "set-ttl"]
+    result = cli_run(*argv, "tinker://run/weights/0001", "--ttl", ttl)
+    assert result.exit_code == 2, result.output
+    assert "3600<=x<=315360000" in result.stderr
 
 
 # -- checkpoints: delete ---------------------------------------------------------------------
@@ -338,7 +369,7 @@ def test_delete_answering_yes(env: Env) -> None:
 def test_delete_paths_with_yes_and_json(env: Env) -> None:
     paths = [env.add_checkpoint(env.run_a, "weights", f"gone{i}") for i in range(5)]
     data = env.json("checkpoint", "delete", "-y", *paths)
-    assert data == {"deleted": paths, "failed": []}
+    assert data == {"deleted_count": 5, "failed": [], "deleted": paths}
     assert not {f"weights/gone{i}" for i in range(5)} & checkpoint_ids(env, env.run_a)
 
 
@@ -349,7 +380,8 @@ def test_delete_reports_each_failure_and_exits_1(env: Env) -> None:
     result = env.invoke("checkpoint", "delete", "-y", good, missing, foreign, json_out=True)
     assert result.exit_code == 1
     data = json.loads(result.stdout)
-    assert data["deleted"] == [good]
+    assert data["deleted_count"] == 1 and data["deleted"] == [good]
+    assert all(set(f) >= {"tinker_path", "error"} for f in data["failed"])
     assert {f["tinker_path"] for f in data["failed"]} == {missing, foreign}
     assert f"could not delete {missing}" in result.stderr
     assert f"could not delete {foreign}" in result.stderr
@@ -411,8 +443,9 @@ def test_download_extracts(env: Env, tmp_path: Path) -> None:
 def test_download_json_no_extract_and_force(env: Env, tmp_path: Path) -> None:
     path = f"tinker://{env.run_a}/weights/0002"
     data = env.json("checkpoint", "download", path, "-o", str(tmp_path), "--no-extract")
-    archive = Path(data["path"])
-    assert data["tinker_path"] == path and data["extracted"] is False
+    archive = Path(data["destination"])
+    assert data["checkpoint_path"] == path and data["extracted"] is False
+    assert data["file_size_bytes"] == archive.stat().st_size
     assert archive.parent == tmp_path and archive.suffix == ".tar" and archive.is_file()
     assert [p.name for p in tmp_path.iterdir()] == [archive.name]  # no .part left
 
@@ -483,7 +516,7 @@ def test_sampler_info(env: Env) -> None:
 
 def test_audit(env: Env) -> None:
     path = env.add_checkpoint(env.run_a, "weights", "audited")
-    env.json("checkpoint", "publish", path)
+    assert env.invoke("checkpoint", "publish", path).exit_code == 0
     today = datetime.datetime.now(datetime.UTC).date().isoformat()
     data = env.json("audit", "--event-type", "checkpoints", "--day", today)
     assert data["day"] == today and data["event_type"] == "checkpoints"

@@ -4,8 +4,9 @@
 
     tinker-rest [--base-url URL] [--api-key KEY] [-f table|json] COMMAND ...
 
-Commands: ``run``, ``checkpoint``, ``session``, ``sampler``, ``audit``, and the reference
-server's ``serve`` and ``admin``, which are imported only when run.
+Commands: ``version``, ``auth``, ``run``, ``checkpoint``, ``session``, ``sampler``, ``audit``,
+and the reference server's ``serve`` and ``admin``, whose server stack is imported only when
+they run (their ``--help`` works without the ``server`` extra).
 """
 
 from tinker_rest.cli._app import cli, main

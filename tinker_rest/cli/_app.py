@@ -7,7 +7,6 @@ errors exit with 2 (click's convention) and Ctrl-C with 130.
 
 from __future__ import annotations
 
-import importlib
 import sys
 from typing import Any, NoReturn
 
@@ -18,6 +17,7 @@ from tinker_rest._errors import (
     APIConnectionError,
     APIResponseValidationError,
     APIStatusError,
+    APITimeoutError,
     ArchiveIncompleteError,
     DownloadError,
     MissingAPIKeyError,
@@ -26,47 +26,18 @@ from tinker_rest._errors import (
     UnsafeArchiveError,
 )
 from tinker_rest._version import __version__
+from tinker_rest.cli._auth import auth_group, version
 from tinker_rest.cli._checkpoints import checkpoint_group
-from tinker_rest.cli._context import FORMATS, Settings
+from tinker_rest.cli._context import FORMATS, Settings, SettingsError
 from tinker_rest.cli._runs import run_group
+from tinker_rest.cli._server import admin, serve
 from tinker_rest.cli._sessions import audit, sampler_group, session_group
 
 EXIT_INTERRUPTED = 130
 
-# Commands of the reference server, imported only when run: importing tinker_rest.server pulls
-# in FastAPI and SQLAlchemy, which neither `--help` nor the client commands should pay for.
-LAZY_COMMANDS = {
-    "serve": (
-        "tinker_rest.server.cli",
-        "serve",
-        "Run the local Tinker-compatible reference server.",
-    ),
-    "admin": (
-        "tinker_rest.server.cli",
-        "admin",
-        "Manage organizations, users, API keys and projects of a local server.",
-    ),
-}
-
 
 class TinkerGroup(click.Group):
-    """The root group: mounts the server's commands lazily and turns errors into messages."""
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted([*super().list_commands(ctx), *LAZY_COMMANDS])
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name in LAZY_COMMANDS:
-            # For help listings and completion: a stand-in that imports nothing.
-            return click.Command(cmd_name, help=LAZY_COMMANDS[cmd_name][2])
-        return super().get_command(ctx, cmd_name)
-
-    def resolve_command(
-        self, ctx: click.Context, args: list[str]
-    ) -> tuple[str | None, click.Command | None, list[str]]:
-        if args and args[0] in LAZY_COMMANDS:
-            return args[0], _load(args[0]), args[1:]
-        return super().resolve_command(ctx, args)
+    """The root group: turns errors into one line and a hint, and Ctrl-C into exit 130."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -81,26 +52,11 @@ class TinkerGroup(click.Group):
             _fail(ctx, *describe(exc, ctx.find_object(Settings)))
         except OSError as exc:
             where = f": {exc.filename}" if exc.filename else ""
-            _fail(ctx, f"{exc.strerror or exc}{where}", None)
+            _fail(ctx, f"{exc.strerror or exc}{where}", "check the path and its permissions.")
         finally:
             settings = ctx.find_object(Settings)
             if settings is not None:
                 settings.close()
-
-
-def _load(name: str) -> click.Command:
-    module_name, attribute, _ = LAZY_COMMANDS[name]
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise click.ClickException(
-            f"`tinker-rest {name}` needs the reference server: "
-            f"pip install 'tinker-rest[server]' ({exc})"
-        ) from None
-    command = getattr(module, attribute)
-    if not isinstance(command, click.Command):  # pragma: no cover - a packaging mistake
-        raise click.ClickException(f"{module_name}.{attribute} is not a click command")
-    return command
 
 
 def _interrupted() -> NoReturn:
@@ -108,54 +64,71 @@ def _interrupted() -> NoReturn:
     raise click.exceptions.Exit(EXIT_INTERRUPTED)
 
 
-def _fail(ctx: click.Context, message: str, hint: str | None) -> NoReturn:
+def _fail(ctx: click.Context, message: str, hint: str) -> NoReturn:
     click.echo(f"Error: {message}", err=True)
-    if hint:
-        click.echo(f"Hint: {hint}", err=True)
+    click.echo(f"Hint: {hint}", err=True)
     ctx.exit(1)
 
 
-def describe(exc: TinkerRestError, settings: Settings | None) -> tuple[str, str | None]:
-    """The one-line message and the hint for an error."""
-    base_url = (settings.base_url if settings else None) or "TINKER_BASE_URL or the default"
+_STATUS_HINTS = {
+    400: "the service refused the request as sent; check the arguments against "
+    "`tinker-rest COMMAND --help`.",
+    401: "the API key was refused: check --api-key, the TINKER_API_KEY environment variable "
+    "or `tinker-rest auth login`.",
+    403: "your API key lacks the role or project access this needs (the audit log needs an admin).",
+    404: "check the id; it may not exist or may not be visible to you "
+    "(list commands take --access-scope accessible).",
+    409: "the checkpoint is already in that state.",
+    422: "the service refused a value; check the arguments against `tinker-rest COMMAND --help`.",
+    429: "too many requests; wait a moment and try again.",
+}
+
+
+def describe(exc: TinkerRestError, settings: Settings | None) -> tuple[str, str]:
+    """The one-line message and the hint, never empty, for an error."""
+    base_url = settings.effective_base_url() if settings else DEFAULT_BASE_URL
     if isinstance(exc, APIStatusError):
         what = exc.detail or exc.response.reason_phrase or "the request failed"
         message = f"{what} (HTTP {exc.status_code})"
-        hints = {
-            401: "the API key was refused: check --api-key or the TINKER_API_KEY "
-            "environment variable.",
-            403: "your API key lacks the role or project access this needs "
-            "(the audit log needs an admin).",
-            404: "check the id; it may not exist or may not be visible to you "
-            "(list commands take --access-scope accessible).",
-            409: "the checkpoint is already in that state.",
-            429: "too many requests; wait a moment and try again.",
-        }
-        hint = hints.get(exc.status_code)
-        if hint is None and exc.status_code >= 500:
-            hint = "the service failed; try again later."
+        hint = _STATUS_HINTS.get(exc.status_code)
+        if hint is None:
+            hint = (
+                "the service failed; try again later."
+                if exc.status_code >= 500
+                else f"the service at {base_url} refused the request."
+            )
         if exc.request_id:
-            hint = f"{hint or ''} Request id: {exc.request_id}".strip()
+            hint = f"{hint} Request id: {exc.request_id}"
         return message, hint
+    if isinstance(exc, SettingsError):
+        return str(exc), exc.hint
     if isinstance(exc, MissingAPIKeyError):
-        return "no API key", "pass --api-key or set the TINKER_API_KEY environment variable."
+        return "no API key", (
+            "pass --api-key, set the TINKER_API_KEY environment variable, "
+            "or run `tinker-rest auth login`."
+        )
     if isinstance(exc, APIConnectionError):
-        return str(exc), f"is the service reachable at {base_url}? Set --base-url or " + (
-            "TINKER_BASE_URL."
+        why = "timed out" if isinstance(exc, APITimeoutError) else "the connection failed"
+        return f"could not reach the Tinker service at {base_url} ({why})", (
+            "check that the service is running and reachable there, "
+            "and set --base-url or TINKER_BASE_URL if it lives elsewhere."
         )
     if isinstance(exc, APIResponseValidationError):
-        return str(
-            exc
-        ), f"the answer does not look like the Tinker API; check --base-url ({base_url})."
+        return str(exc), (
+            f"the answer does not look like the Tinker API; check --base-url ({base_url})."
+        )
     if isinstance(exc, TargetExistsError):
         return str(exc), "pass --force to replace it, or -o DIR to download elsewhere."
     if isinstance(exc, UnsafeArchiveError):
-        return f"refused to extract the archive: {exc}", "nothing was kept; the archive is unsafe."
+        return f"refused to extract the archive: {exc}", (
+            "nothing was kept; the archive is unsafe "
+            "(if it is only bigger than expected, raise --max-unpacked-size)."
+        )
     if isinstance(exc, ArchiveIncompleteError):
-        return str(exc), "nothing was kept; run the command again."
+        return str(exc), "run the same command again: it resumes from the .part file it kept."
     if isinstance(exc, DownloadError):
-        return str(exc), None
-    return str(exc), None
+        return str(exc), "run the same command again."
+    return str(exc), "run the command with -h for its options."
 
 
 def _version_message() -> str:
@@ -176,7 +149,7 @@ def _version_message() -> str:
     "--api-key",
     envvar="TINKER_API_KEY",
     metavar="KEY",
-    help="Your API key (tml-...).  [env: TINKER_API_KEY]",
+    help="Your API key (tml-...); else the one `auth login` stored.  [env: TINKER_API_KEY]",
 )
 @click.option(
     "-f",
@@ -212,6 +185,10 @@ cli.add_command(checkpoint_group)
 cli.add_command(session_group)
 cli.add_command(sampler_group)
 cli.add_command(audit)
+cli.add_command(auth_group)
+cli.add_command(version)
+cli.add_command(serve)
+cli.add_command(admin)
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

@@ -1,4 +1,7 @@
-"""``tinker-rest checkpoint ...``: list, info, publish, unpublish, set-ttl, delete, download."""
+"""``tinker-rest checkpoint``: list, info, publish, unpublish, set-ttl, delete, download, push-hf.
+
+``push-hf`` itself lives in :mod:`tinker_rest.cli._hub`.
+"""
 
 from __future__ import annotations
 
@@ -26,7 +29,12 @@ from tinker_rest.cli._context import (
     limit_option,
     pass_settings,
 )
+from tinker_rest.cli._hub import push_hf
 from tinker_rest.types import Checkpoint, CheckpointsListResponse, WeightsInfoResponse
+
+# The service's bounds on a checkpoint's time to live, checked here before any request.
+TTL_MIN = 3600
+TTL_MAX = 10 * 365 * 24 * 3600
 
 # --type accepts the checkpoint types and the kinds of tinker paths alike.
 _TYPES = {
@@ -41,7 +49,7 @@ _TYPES = {
 
 @click.group("checkpoint")
 def checkpoint_group() -> None:
-    """Checkpoints: list, inspect, publish, expire, delete and download them.
+    """Checkpoints: list, inspect, publish, expire, delete, download and push them to the Hub.
 
     A checkpoint is named by its tinker path, tinker://<run id>/<kind>/<name>, where the kind
     is weights, sampler_weights or external_weights.
@@ -82,7 +90,10 @@ def checkpoint_list(settings: Settings, run_id: str | None, limit: int) -> None:
         )
         heading = "Checkpoints"
     if settings.json:
-        out.echo_json({"checkpoints": [c.to_dict() for c in checkpoints], "total_count": total})
+        data: dict[str, Any] = {} if run_id is None else {"run_id": run_id}
+        data["checkpoints"] = [out.to_json(c) for c in checkpoints]
+        data["total_count"] = total  # tinker-rest's addition
+        out.echo_json(data)
         return
     table = out.checkpoint_table(checkpoints, out.title(heading, len(checkpoints), total))
     out.print_table(table, out.more_hint(len(checkpoints), total))
@@ -114,9 +125,13 @@ def checkpoint_info(settings: Settings, tinker_path: TinkerPath) -> None:
         info = None
     if settings.json:
         data: dict[str, Any] = (
-            ckpt.to_dict() if ckpt is not None else {"tinker_path": str(tinker_path)}
+            out.to_json(ckpt) if ckpt is not None else {"tinker_path": str(tinker_path)}
         )
-        data["weights_info"] = info.to_dict() if info is not None else None
+        # The official shape: the checkpoint plus the run's is_lora and lora_rank; the
+        # weights' own description is tinker-rest's addition.
+        data["is_lora"] = info.is_lora if info is not None else None
+        data["lora_rank"] = info.lora_rank if info is not None else None
+        data["weights_info"] = out.to_json(info) if info is not None else None
         out.echo_json(data)
         return
     rows = [("Tinker path", str(tinker_path)), ("Type", tinker_path.checkpoint_type)]
@@ -134,7 +149,7 @@ def checkpoint_info(settings: Settings, tinker_path: TinkerPath) -> None:
     if info is not None:
         rows += [
             ("Base model", info.base_model),
-            ("Fine-tuning", f"LoRA {info.lora_rank}" if info.is_lora else "full"),
+            ("LoRA", f"Yes (Rank {info.lora_rank})" if info.is_lora else "No"),
         ]
     out.print_table(out.details_table(rows))
 
@@ -156,9 +171,11 @@ def _find(listing: APIFuture[CheckpointsListResponse], path: TinkerPath) -> Chec
 @format_option
 @pass_settings
 def checkpoint_publish(settings: Settings, tinker_path: TinkerPath) -> None:
-    """Make a checkpoint public, so that anyone with its path can use it."""
+    """Make a checkpoint public, so that anyone with its path can use it.
+
+    Prints nothing on success, as the official CLI does; `checkpoint info` shows the result.
+    """
     settings.client().publish_checkpoint_from_tinker_path(str(tinker_path)).result()
-    _report(settings, tinker_path, {"public": True}, "is now public")
 
 
 @checkpoint_group.command("unpublish")
@@ -166,9 +183,8 @@ def checkpoint_publish(settings: Settings, tinker_path: TinkerPath) -> None:
 @format_option
 @pass_settings
 def checkpoint_unpublish(settings: Settings, tinker_path: TinkerPath) -> None:
-    """Make a public checkpoint private again."""
+    """Make a public checkpoint private again. Prints nothing on success."""
     settings.client().unpublish_checkpoint_from_tinker_path(str(tinker_path)).result()
-    _report(settings, tinker_path, {"public": False}, "is now private")
 
 
 @checkpoint_group.command("set-ttl")
@@ -176,9 +192,9 @@ def checkpoint_unpublish(settings: Settings, tinker_path: TinkerPath) -> None:
 @click.option(
     "--ttl",
     "ttl_seconds",
-    type=click.IntRange(min=1),
+    type=click.IntRange(TTL_MIN, TTL_MAX),
     metavar="SECONDS",
-    help="Expire this many seconds from now (the service accepts 3600 to 315360000).",
+    help=f"Expire this many seconds from now: {TTL_MIN} (an hour) to {TTL_MAX} (ten years).",
 )
 @click.option("--remove", is_flag=True, help="Remove the expiry: keep the checkpoint for good.")
 @format_option
@@ -188,6 +204,8 @@ def checkpoint_set_ttl(
 ) -> None:
     """Set when a checkpoint expires (--ttl SECONDS), or remove its expiry (--remove).
 
+    Prints nothing on success, as the official CLI does.
+
     \b
     Examples:
       tinker-rest checkpoint set-ttl tinker://sess-7f3a:train:0/weights/0001 --ttl 86400
@@ -196,23 +214,6 @@ def checkpoint_set_ttl(
     if (ttl_seconds is None) == (not remove):
         raise click.UsageError("give exactly one of --ttl SECONDS and --remove")
     settings.client().set_checkpoint_ttl_from_tinker_path(str(tinker_path), ttl_seconds).result()
-    if ttl_seconds is None:
-        _report(settings, tinker_path, {"ttl_seconds": None, "expires_at": None}, "never expires")
-        return
-    expires = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=ttl_seconds)
-    _report(
-        settings,
-        tinker_path,
-        {"ttl_seconds": ttl_seconds, "expires_at": expires.replace(microsecond=0)},
-        f"expires {out.timestamp(expires)}",
-    )
-
-
-def _report(settings: Settings, path: TinkerPath, data: dict[str, object], text: str) -> None:
-    if settings.json:
-        out.echo_json({"tinker_path": str(path), **data})
-    else:
-        click.echo(f"{path} {text}")
 
 
 # -- delete ------------------------------------------------------------------------------------
@@ -394,8 +395,10 @@ def _reason(exc: TinkerRestError) -> str:
 def _delete_result(
     deleted: Sequence[str], failures: Sequence[tuple[str, TinkerRestError]]
 ) -> dict[str, object]:
+    """The official shape, ``{"deleted_count", "failed": [{"tinker_path", "error"}]}``, with
+    tinker-rest's additions: the paths deleted, and each failure's status code."""
     return {
-        "deleted": list(deleted),
+        "deleted_count": len(deleted),
         "failed": [
             {
                 "tinker_path": path,
@@ -404,10 +407,29 @@ def _delete_result(
             }
             for path, exc in failures
         ],
+        "deleted": list(deleted),
     }
 
 
 # -- download ----------------------------------------------------------------------------------
+
+
+_SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def _byte_size(_ctx: click.Context, _param: click.Parameter, value: str | None) -> int | None:
+    """``500M``, ``20G`` or a plain number of bytes (binary units; a trailing ``iB``/``B`` ok)."""
+    if value is None:
+        return None
+    text = value.strip().upper().removesuffix("B").removesuffix("I")
+    number, unit = (text[:-1], text[-1]) if text[-1:] in _SIZE_UNITS else (text, "")
+    try:
+        size = float(number) * _SIZE_UNITS[unit]
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a size such as 500M, 20G or 1048576") from None
+    if size < 1:
+        raise click.BadParameter(f"{value!r}: the size must be at least 1 byte")
+    return int(size)
 
 
 @checkpoint_group.command("download")
@@ -423,34 +445,59 @@ def _delete_result(
 )
 @click.option("--force", is_flag=True, help="Replace the files of an earlier download.")
 @click.option("--no-extract", is_flag=True, help="Keep the archive as a .tar file; do not unpack.")
+@click.option(
+    "--max-unpacked-size",
+    callback=_byte_size,
+    metavar="SIZE",
+    help="The most the unpacked files may hold, e.g. 50G.  "
+    "[default: 4x the archive, at least 16 MiB]",
+)
 @format_option
 @pass_settings
 def checkpoint_download(
-    settings: Settings, tinker_path: TinkerPath, output_dir: Path, force: bool, no_extract: bool
+    settings: Settings,
+    tinker_path: TinkerPath,
+    output_dir: Path,
+    force: bool,
+    no_extract: bool,
+    max_unpacked_size: int | None,
 ) -> None:
     """Download a checkpoint's files into a directory named after it.
 
     The files go to OUTPUT/<run id>_<kind>_<name>/ (or that name with .tar under
-    --no-extract). The download resumes by itself after a broken connection, and the archive
-    is checked and unpacked safely: links, devices and paths leaving the directory are refused.
+    --no-extract). A broken or stalled connection is resumed at once; after Ctrl-C or a
+    failure, running the same command again resumes from the .part file it left, if the
+    service still serves the same archive (otherwise it starts again). The archive is checked
+    and unpacked safely: links, devices, sparse files, colliding names, paths leaving the
+    directory and archives unpacking beyond --max-unpacked-size are refused.
 
     \b
     Example:
       tinker-rest checkpoint download tinker://sess-7f3a:train:0/weights/0001 -o models
     """
     client = settings.client()
-    with out.download_progress() as progress:
-        task = progress.add_task(f"Downloading {tinker_path.name}", total=None)
-
-        def report(done: int, total: int | None) -> None:
-            progress.update(task, completed=done, total=total)
-
+    with out.DownloadDisplay(str(tinker_path)) as display:
         where = client.download_checkpoint(
-            str(tinker_path), output_dir, extract=not no_extract, force=force, progress=report
+            str(tinker_path),
+            output_dir,
+            extract=not no_extract,
+            force=force,
+            progress=display.progress,
+            on_event=display.event,
+            max_unpacked_bytes=max_unpacked_size,
         )
     if settings.json:
+        size = sum(p.stat().st_size for p in where.rglob("*") if p.is_file())
         out.echo_json(
-            {"tinker_path": str(tinker_path), "path": str(where), "extracted": not no_extract}
+            {
+                "checkpoint_path": str(tinker_path),
+                "destination": str(where),
+                "file_size_bytes": where.stat().st_size if no_extract else size,
+                "extracted": not no_extract,  # tinker-rest's addition
+            }
         )
     else:
         click.echo(f"Downloaded {tinker_path} to {where}")
+
+
+checkpoint_group.add_command(push_hf)

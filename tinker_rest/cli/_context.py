@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import urllib.parse
 from collections.abc import Callable
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, NoReturn, TypeVar
 
 import click
 
-from tinker_rest._client import RestClient
-from tinker_rest._errors import InvalidTinkerPathError
+from tinker_rest._client import DEFAULT_BASE_URL, RestClient
+from tinker_rest._errors import InvalidTinkerPathError, TinkerRestError
 from tinker_rest._paths import TinkerPath
+from tinker_rest.cli import _credentials as credentials
 
 F = TypeVar("F", bound=Callable[..., Any])
 Format = Literal["table", "json"]
@@ -21,6 +23,42 @@ Scope = Literal["owned", "accessible"]
 def scope(value: str) -> Scope:
     """The ``--access-scope`` choice, typed for the client."""
     return "accessible" if value == "accessible" else "owned"
+
+
+class SettingsError(TinkerRestError):
+    """A setting that cannot work, found before any request is sent; says how to fix it."""
+
+    def __init__(self, message: str, hint: str) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+def check_base_url(url: str) -> str:
+    """The base URL without a trailing slash, once it is one the client can use.
+
+    Raises:
+        SettingsError: it has no ``http://`` or ``https://`` scheme, no host, or ends in
+            ``/api/v1`` (which the client adds itself).
+    """
+    parts = urllib.parse.urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return _bad_base_url(
+            f"the base URL {url!r} does not start with http:// or https://",
+            f"write it in full, e.g. --base-url http://{url.strip().split('://')[-1]} "
+            "(or set TINKER_BASE_URL so).",
+        )
+    path = parts.path.rstrip("/")
+    if path.endswith("/api/v1"):
+        fixed = urllib.parse.urlunsplit(parts._replace(path=path.removesuffix("/api/v1")))
+        return _bad_base_url(
+            f"the base URL {url!r} ends in /api/v1",
+            f"leave /api/v1 out, which tinker-rest adds itself: --base-url {fixed}",
+        )
+    return url.strip().rstrip("/")
+
+
+def _bad_base_url(message: str, hint: str) -> NoReturn:
+    raise SettingsError(message, hint)
 
 
 @dataclasses.dataclass
@@ -37,10 +75,24 @@ class Settings:
         """Whether output is JSON, for scripts, rather than tables, for people."""
         return self.format == "json"
 
+    def effective_base_url(self) -> str:
+        """The base URL the client talks to: ``--base-url``/``TINKER_BASE_URL`` or the default."""
+        return self.base_url or DEFAULT_BASE_URL
+
+    def effective_api_key(self) -> str | None:
+        """``--api-key``/``TINKER_API_KEY``, else the key ``auth login`` stored, else None."""
+        return self.api_key or credentials.stored_key()
+
     def client(self) -> RestClient:
-        """The client; made on first use, so that ``--help`` and usage errors send nothing."""
+        """The client; made on first use, so that ``--help`` and usage errors send nothing.
+
+        Raises:
+            SettingsError: the base URL cannot work (checked before any request).
+            MissingAPIKeyError: no key was given, set or stored.
+        """
         if self._client is None:
-            self._client = RestClient(self.base_url, self.api_key)
+            base_url = check_base_url(self.effective_base_url())
+            self._client = RestClient(base_url, self.effective_api_key())
         return self._client
 
     def close(self) -> None:

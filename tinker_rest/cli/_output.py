@@ -7,7 +7,7 @@ import contextlib
 import datetime
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import click
 from rich.console import Console
@@ -17,6 +17,7 @@ from rich.progress import (
     MofNCompleteColumn,
     Progress,
     SpinnerColumn,
+    TaskID,
     TextColumn,
     TimeRemainingColumn,
     TransferSpeedColumn,
@@ -25,6 +26,9 @@ from rich.table import Table
 
 from tinker_rest._futures import APIFuture
 from tinker_rest.types import Checkpoint
+
+if TYPE_CHECKING:
+    from tinker_rest._download import DownloadEvent
 
 T = TypeVar("T")
 P = TypeVar("P")
@@ -184,8 +188,7 @@ checkpoint_expiry = _expires
 
 def metadata(value: object) -> str:
     """User metadata as ``key=value`` lines, or ``-``."""
-    to_dict = getattr(value, "to_dict", None)
-    data = to_dict() if callable(to_dict) else value
+    data = to_json(value)
     if not isinstance(data, dict) or not data:
         return "-"
     return "\n".join(f"{k}={v}" for k, v in data.items())
@@ -209,19 +212,63 @@ def count_progress() -> Progress:
     )
 
 
-def download_progress() -> Progress:
-    """A progress bar of bytes, speed and time left, on stderr; only on a terminal."""
-    console = stderr()
-    return Progress(
-        TextColumn("{task.description}", markup=False),
-        BarColumn(),
-        DownloadColumn(binary_units=True),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-        disable=not console.is_terminal,
-    )
+class DownloadDisplay:
+    """Shows a download's phases on stderr: one labelled bar or spinner per phase.
+
+    On a terminal each phase (waiting for the archive to be built, downloading, extracting)
+    gets its own bar; elsewhere (logs, captured stderr) each phase and each retry is one line.
+    Retries after a stall or a broken connection are always printed, so a frozen bar is
+    never silent. Use as a context manager; pass :meth:`progress` and :meth:`event` to
+    ``RestClient.download_checkpoint``.
+    """
+
+    _LABELS: ClassVar[dict[str, str]] = {
+        "waiting": "Waiting for the archive to be built",
+        "downloading": "Downloading",
+        "extracting": "Extracting",
+    }
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.console = stderr()
+        self.bars = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}", markup=False),
+            BarColumn(),
+            DownloadColumn(binary_units=True),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=True,
+            disable=not self.console.is_terminal,
+        )
+        self.task: TaskID | None = None
+
+    def __enter__(self) -> DownloadDisplay:
+        self.bars.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bars.__exit__(None, None, None)
+
+    def event(self, event: DownloadEvent) -> None:
+        """A phase starts (a new bar) or a retry is coming (a line above the bars)."""
+        if event.phase == "retrying":
+            self.console.print(f"{self.name}: {event.message}", soft_wrap=True)
+            return
+        label = self._LABELS[event.phase]
+        if event.phase == "downloading":
+            label = event.message  # "Downloading", or "Downloading (resuming at byte N)"
+        if self.task is not None:
+            self.bars.update(self.task, visible=False)
+        self.task = self.bars.add_task(f"{label}: {self.name}", total=event.total)
+        if not self.console.is_terminal:
+            self.console.print(f"{label}: {self.name}", soft_wrap=True)
+
+    def progress(self, done: int, total: int | None) -> None:
+        """Bytes done in the current phase."""
+        if self.task is not None:
+            self.bars.update(self.task, completed=done, total=total)
 
 
 def fetch_listing(
@@ -276,7 +323,14 @@ def each(items: Iterable[T], description: str, total: int | None = None) -> Iter
             progress.advance(task)
 
 
-def any_json(value: Any) -> Any:
-    """A generated model's wire JSON (``to_dict``), or the value itself."""
+def to_json(value: Any) -> Any:
+    """A result model as JSON data: the one place every command turns a model into JSON.
+
+    Official-SDK-shaped models give ``model_dump(mode="json")``; the generated attrs models
+    give their wire JSON (``to_dict``); anything else is returned as it is.
+    """
+    model_dump = getattr(value, "model_dump", None)
+    if callable(model_dump):
+        return model_dump(mode="json")
     to_dict = getattr(value, "to_dict", None)
     return to_dict() if callable(to_dict) else value

@@ -29,34 +29,47 @@ class Column:
     fold: bool = False
 
 
-def _checkpoint(ckpt: object) -> str:
-    return (
-        "-"
-        if not isinstance(ckpt, Checkpoint)
-        else f"{ckpt.checkpoint_id} ({out.relative_time(ckpt.time)})"
-    )
+def _checkpoint_id(ckpt: object) -> str:
+    return ckpt.checkpoint_id if isinstance(ckpt, Checkpoint) else "None"
+
+
+def _checkpoint_time(ckpt: object) -> str:
+    return out.relative_time(ckpt.time) if isinstance(ckpt, Checkpoint) else "N/A"
 
 
 def _lora(run: TrainingRun) -> str:
     if not run.is_lora:
-        return "full"
-    return f"LoRA {run.lora_rank}" if run.lora_rank is not None else "LoRA"
+        return "No"
+    return f"Rank {run.lora_rank}" if run.lora_rank else "Yes"
 
 
+def _status(run: TrainingRun) -> str:
+    return "Failed" if run.corrupted else "OK"
+
+
+# The official CLI's columns, names and headers first; then what tinker-rest adds.
 COLUMNS: dict[str, Column] = {
-    "id": Column("Training run", lambda r: r.training_run_id, fold=True),
-    "base_model": Column("Base model", lambda r: r.base_model, fold=True),
+    "id": Column("Run ID", lambda r: r.training_run_id, fold=True),
+    "model": Column("Base Model", lambda r: r.base_model, fold=True),
     "owner": Column("Owner", lambda r: r.model_owner, fold=True),
-    "lora": Column("Fine-tuning", _lora),
-    "last_request": Column("Last request", lambda r: out.relative_time(r.last_request_time)),
-    "last_checkpoint": Column("Last checkpoint", lambda r: _checkpoint(r.last_checkpoint)),
-    "last_sampler_checkpoint": Column(
-        "Last sampler checkpoint", lambda r: _checkpoint(r.last_sampler_checkpoint)
+    "lora": Column("LoRA", _lora),
+    "updated": Column("Last Update", lambda r: out.relative_time(r.last_request_time)),
+    "status": Column("Status", _status),
+    "checkpoint": Column("Last Checkpoint", lambda r: _checkpoint_id(r.last_checkpoint)),
+    "checkpoint_time": Column("Checkpoint Time", lambda r: _checkpoint_time(r.last_checkpoint)),
+    "sampler_checkpoint": Column(
+        "Last Sampler Checkpoint", lambda r: _checkpoint_id(r.last_sampler_checkpoint)
     ),
-    "status": Column("Status", lambda r: "corrupted" if r.corrupted else "ok"),
     "metadata": Column("Metadata", lambda r: out.metadata(r.user_metadata)),
 }
-DEFAULT_COLUMNS = ("id", "base_model", "lora", "last_request", "last_checkpoint", "status")
+DEFAULT_COLUMNS = ("id", "model", "lora", "updated", "status")
+# Column names of earlier tinker-rest versions, still accepted.
+ALIASES = {
+    "base_model": "model",
+    "last_request": "updated",
+    "last_checkpoint": "checkpoint",
+    "last_sampler_checkpoint": "sampler_checkpoint",
+}
 
 
 def _parse_columns(
@@ -64,7 +77,9 @@ def _parse_columns(
 ) -> tuple[str, ...]:
     if value is None:
         return DEFAULT_COLUMNS
-    names = tuple(name.strip() for name in value.split(",") if name.strip())
+    names = tuple(
+        ALIASES.get(name.strip(), name.strip()) for name in value.split(",") if name.strip()
+    )
     unknown = [name for name in names if name not in COLUMNS]
     if unknown or not names:
         raise click.BadParameter(
@@ -83,6 +98,7 @@ def run_group() -> None:
 @limit_option(20, "training runs")
 @access_scope_option
 @click.option(
+    "-c",
     "--columns",
     callback=_parse_columns,
     metavar="NAME,...",
@@ -97,7 +113,7 @@ def run_list(settings: Settings, limit: int, access_scope: str, columns: tuple[s
     \b
     Examples:
       tinker-rest run list --limit 0
-      tinker-rest run list --access-scope accessible --columns id,owner,base_model
+      tinker-rest run list --access-scope accessible -c id,owner,model,checkpoint
     """
     client = settings.client()
     scope = ctx_scope(access_scope)
@@ -112,7 +128,7 @@ def run_list(settings: Settings, limit: int, access_scope: str, columns: tuple[s
         "training runs",
     )
     if settings.json:
-        out.echo_json({"training_runs": [r.to_dict() for r in runs], "total_count": total})
+        out.echo_json({"runs": [out.to_json(r) for r in runs], "total_count": total})
         return
     table = Table(title=out.title("Training runs", len(runs), total), title_justify="left")
     for name in columns:
@@ -138,14 +154,14 @@ def run_info(settings: Settings, training_run_id: str, access_scope: str) -> Non
     scope = ctx_scope(access_scope)
     run = settings.client().get_training_run(training_run_id, scope).result()
     if settings.json:
-        out.echo_json(run.to_dict())
+        out.echo_json(out.to_json(run))
         return
     rows = [
         ("Training run", run.training_run_id),
         ("Base model", run.base_model),
         ("Owner", run.model_owner),
-        ("Fine-tuning", _lora(run)),
-        ("Status", "corrupted" if run.corrupted else "ok"),
+        ("LoRA", _lora(run)),
+        ("Status", _status(run)),
         ("Last request", out.timestamp(run.last_request_time)),
         ("Last checkpoint", _path_and_time(run.last_checkpoint)),
         ("Last sampler checkpoint", _path_and_time(run.last_sampler_checkpoint)),
