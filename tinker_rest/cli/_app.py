@@ -30,6 +30,7 @@ from tinker_rest.cli._checkpoints import checkpoint_group
 from tinker_rest.cli._context import FORMATS, Settings
 from tinker_rest.cli._runs import run_group
 from tinker_rest.cli._sessions import audit, sampler_group, session_group
+from tinker_rest.cli._storage import prune, storage
 
 EXIT_INTERRUPTED = 130
 
@@ -212,6 +213,8 @@ cli.add_command(checkpoint_group)
 cli.add_command(session_group)
 cli.add_command(sampler_group)
 cli.add_command(audit)
+cli.add_command(storage)
+checkpoint_group.add_command(prune)
 
 
 def main(argv: list[str] | None = None) -> NoReturn:
