@@ -75,6 +75,19 @@ def test_bad_durations_say_what_a_duration_is(text: str) -> None:
         parse_duration(text)
 
 
+@pytest.mark.parametrize("text", ["99999999999999d", "36501d", "5300w"])
+def test_durations_past_a_century_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="longer than 100 years"):
+        parse_duration(text)
+
+
+def test_a_cutoff_before_year_one_means_nothing_is_old_enough() -> None:
+    listing = [checkpoint("r", "a", 0)]
+    policy = RetentionPolicy(older_than=dt.timedelta(days=36500))
+    plan = plan_prune(listing, policy, now=dt.datetime(50, 1, 1, tzinfo=dt.UTC))
+    assert not plan.delete and len(plan.keep) == 1
+
+
 @pytest.mark.parametrize(
     ("policy", "message"),
     [
@@ -326,6 +339,31 @@ def test_storage_command(store: Store) -> None:
     assert table.exit_code == 0 and "total" in table.stdout and list(made)[1] in table.stdout
 
 
+def test_storage_of_named_runs(store: Store) -> None:
+    user, key = store.user("named")
+    made = store.runs(user, {0: 2, 1: 3})
+    first, second = made
+    with RestClient(store.base_url, key) as client:
+        report = client.storage_report(training_run_ids=[first])
+    assert [(r.key, r.checkpoints) for r in report.rows] == [(first, 2)]
+    result = invoke(store.base_url, key, "-f", "json", "storage", "--run-id", second)
+    assert result.exit_code == 0, result.output
+    assert [row["key"] for row in json.loads(result.stdout)["rows"]] == [second]
+
+
+@pytest.mark.parametrize("command", [["storage"], ["checkpoint", "prune", "--keep-last", "1"]])
+@pytest.mark.parametrize("run_id", ["", ".", "..", "a/b"])
+def test_run_ids_that_cannot_name_a_run_are_usage_errors(command: list[str], run_id: str) -> None:
+    result = invoke("http://127.0.0.1:9", "never-sent", *command, "--run-id", run_id)
+    assert result.exit_code == 2 and "is not a training run id" in result.stderr
+
+
+def test_a_string_of_run_ids_is_refused() -> None:
+    client = RestClient("http://127.0.0.1:9", "never-sent")
+    with pytest.raises(TypeError, match="not the string"):
+        client.prune_checkpoints(keep_last=1, training_run_ids="sess-1:train:0")
+
+
 def test_prune_command_plans_asks_and_deletes(store: Store) -> None:
     user, key = store.user("cli-prune")
     made = store.runs(user, {0: 4})
@@ -352,6 +390,8 @@ def test_prune_command_plans_asks_and_deletes(store: Store) -> None:
         (["--older-than", "soon"], "not a duration"),
         (["--keep-last", "1", "--set-ttl", "10m"], "one hour"),
         (["--keep-last", "-1"], "-1 is not in the range"),
+        (["--older-than", "99999999999999d"], "longer than 100 years"),
+        (["--keep-last", "1", "--set-ttl", "99999999999999d"], "longer than 100 years"),
     ],
 )
 def test_prune_usage_errors_exit_2(args: list[str], message: str) -> None:
@@ -451,6 +491,56 @@ def test_prune_lists_failures_counts_404_as_done_and_exits_1() -> None:
     assert "Deleted 2 of 3 checkpoints" in result.stdout  # weights/1 was already gone
 
 
+class CappedPages(ScriptedService):
+    """A service that gives at most 100 checkpoints a page, whatever the client asks for."""
+
+    listing: ClassVar[list[dict[str, object]]] = [
+        {
+            **ScriptedService.listing[0],
+            "checkpoint_id": f"weights/{i:03d}",
+            "tinker_path": f"tinker://r/weights/{i:03d}",
+        }
+        for i in range(250)
+    ]
+
+    def do_GET(self) -> None:
+        query = dict(p.split("=") for p in self.path.split("?", 1)[1].split("&"))
+        offset, limit = int(query["offset"]), min(int(query["limit"]), 100)
+        page = self.listing[offset : offset + limit]
+        self._answer(
+            200,
+            {"checkpoints": page, "cursor": {"offset": offset, "limit": limit, "total_count": 250}},
+        )
+
+
+def test_the_listing_follows_the_page_size_the_service_gives() -> None:
+    service = http.server.ThreadingHTTPServer(("127.0.0.1", 0), CappedPages)
+    thread = threading.Thread(target=service.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with RestClient(f"http://127.0.0.1:{service.server_address[1]}", "key") as client:
+            report = client.storage_report()
+    finally:
+        service.shutdown()
+        service.server_close()
+    assert report.total.checkpoints == 250
+
+
+def test_a_refused_key_stops_the_prune_and_says_what_was_done(store: Store) -> None:
+    user, key = store.user("revoked")
+    store.runs(user, {0: 150})
+
+    def revoke_part_way(done: int, total: int | None) -> None:
+        if total == 149 and done == 1:  # the first of 149 deletes
+            store.server.revoke_api_key(key)
+
+    with RestClient(store.base_url, key, max_retries=0) as client:
+        result = client.prune_checkpoints(keep_last=1, progress=revoke_part_way)
+    assert result.stopped is not None and "refused" in result.stopped and not result.ok
+    assert 1 <= len(result.done) < 149 and result.not_attempted
+    assert len(result.done) + len(result.failed) + len(result.not_attempted) <= 149
+
+
 def test_an_interrupted_prune_of_thousands_finishes_when_run_again(tmp_path: Path) -> None:
     """SIGINT in the middle of deleting 2,700 checkpoints; the same command again finishes."""
     runs, count, keep = 30, 3000, 10
@@ -517,6 +607,7 @@ def test_an_interrupted_prune_of_thousands_finishes_when_run_again(tmp_path: Pat
             first.send_signal(signal.SIGINT)
             _, err = first.communicate(timeout=60)
             assert first.returncode == 130, err
+            assert "Run the same command again to finish" in err
             left = client.list_user_checkpoints(1, 0).result().cursor.total_count
             assert len(expected) < left < count - 200  # stopped part way
             second = subprocess.run(
@@ -530,3 +621,68 @@ def test_an_interrupted_prune_of_thousands_finishes_when_run_again(tmp_path: Pat
             assert {c.tinker_path for c in client.iter_user_checkpoints(page_size=1000)} == expected
     finally:
         server.communicate(input="", timeout=60)
+
+
+def test_a_prune_stops_soon_when_the_service_goes_away(tmp_path: Path) -> None:
+    """The service dies part way: the prune stops after a few connection failures, says how
+    far it got, and does not grind through every remaining checkpoint's retries."""
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            str(REPO / "scripts" / "bench" / "ref_server.py"),
+            "--dir",
+            str(tmp_path),
+            "--runs",
+            "11",
+            "--checkpoints",
+            "1500",
+            "--download-bytes",
+            "16",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        info = json.loads(server.stdout.readline())
+        command = [
+            sys.executable,
+            "-m",
+            "tinker_rest.cli",
+            "-f",
+            "json",
+            "--base-url",
+            info["base_url"],
+            "--api-key",
+            info["api_key"],
+            "checkpoint",
+            "prune",
+            "--keep-last",
+            "0",
+            "--yes",
+        ]
+        prune = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "TINKER_API_KEY": ""},
+        )
+        with RestClient(info["base_url"], info["api_key"]) as client:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                if client.list_user_checkpoints(1, 0).result().cursor.total_count < 1400:
+                    break
+                time.sleep(0.05)
+        server.kill()
+        out, err = prune.communicate(timeout=120)
+    finally:
+        server.kill()
+        server.communicate(timeout=60)
+    assert prune.returncode == 1, err
+    result = json.loads(out)
+    assert result["stopped"].startswith("the service could not be reached")
+    assert len(result["not_attempted"]) > 1000
+    assert "Run the same command again to finish" in err
+    assert err.count("Error: could not delete") < 50

@@ -907,7 +907,12 @@ class RestClient:
 
         Args:
             training_run_ids: only these runs; every run of the caller's when None.
-            progress: called as ``progress(checkpoints_listed, total_or_None)``.
+            progress: called as ``progress(checkpoints_listed, total_or_None)``, or
+                ``progress(runs_listed, runs)`` with ``training_run_ids``.
+
+        Raises:
+            ValueError: at once, for a run id that cannot name a run (empty, ``.``, ``..``,
+                holding ``/``).
 
         Example:
             >>> report = client.storage_report()
@@ -951,12 +956,16 @@ class RestClient:
 
         Returns:
             A :class:`PruneResult`: the plan (``plan.delete``, ``plan.keep``,
-            ``plan.bytes_freed``), what was done and what failed.
+            ``plan.bytes_freed``), what was done, what failed and, if it stopped early because
+            the key was refused or the service could not be reached, why (``stopped``) and what
+            was never sent (``not_attempted``).
 
         Raises:
             ValueError: at once, for a policy with neither ``keep_last`` nor ``older_than``,
-                or an argument out of range.
+                a bad run id, or an argument out of range.
             NotOwnedError: a run of ``training_run_ids`` is not the caller's own.
+            KeyboardInterrupt: after cancelling what was not yet sent, on Ctrl-C.
+            TinkerRestError: listing the checkpoints failed (nothing was changed).
 
         Example:
             >>> result = client.prune_checkpoints(keep_last=3, dry_run=True)
@@ -964,24 +973,28 @@ class RestClient:
         """
         from tinker_rest import _storage
 
+        runs = _storage.check_run_ids(training_run_ids)
         policy = _storage.RetentionPolicy(
             keep_last=keep_last,
             older_than=_storage.parse_duration(older_than)
             if isinstance(older_than, str)
             else older_than,
             checkpoint_type=checkpoint_type,
-            training_run_ids=None if training_run_ids is None else frozenset(training_run_ids),
+            training_run_ids=None if runs is None else frozenset(runs),
             keep_public=keep_public,
         )
         if set_ttl_seconds is not None:
             _storage.check_ttl(set_ttl_seconds)
-        checkpoints = _storage.list_checkpoints(self, training_run_ids, progress, owned=True)
+        checkpoints = _storage.list_checkpoints(self, runs, progress, owned=True)
         plan = _storage.plan_prune(checkpoints, policy)
         if dry_run:
             return _storage.PruneResult(
                 plan=plan, done=(), failed=(), dry_run=True, set_ttl_seconds=set_ttl_seconds
             )
-        return _storage.carry_out(self, plan, set_ttl_seconds=set_ttl_seconds, progress=progress)
+        result = _storage.carry_out(self, plan, set_ttl_seconds=set_ttl_seconds, progress=progress)
+        if result.stopped == "interrupted":
+            raise KeyboardInterrupt
+        return result
 
 
 def _paginate(

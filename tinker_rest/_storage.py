@@ -25,12 +25,18 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Literal, TypeVar
 
-from tinker_rest._errors import AuthenticationError, NotFoundError, TinkerRestError
+from tinker_rest._errors import (
+    APIConnectionError,
+    APITimeoutError,
+    AuthenticationError,
+    NotFoundError,
+    TinkerRestError,
+)
 
 if TYPE_CHECKING:
     from tinker_rest._client import RestClient
     from tinker_rest._futures import APIFuture
-    from tinker_rest.types import Checkpoint, CheckpointsListResponse
+    from tinker_rest.types import Checkpoint
 
 __all__ = [
     "PrunePlan",
@@ -50,6 +56,8 @@ Progress = Callable[[int, int | None], None]
 """Called as ``progress(done, total_or_None)`` while a listing or a prune goes on."""
 
 TTL_RANGE = (3600, 315_360_000)  # one hour to ten years, as the service accepts
+MAX_DURATION = datetime.timedelta(days=100 * 365)  # no checkpoint is older than a century
+STOP_AFTER_CONNECTION_FAILURES = 8  # in a row: the service is gone, the rest would fail too
 
 _DURATION = re.compile(r"(\d+)\s*([smhdw])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -70,6 +78,8 @@ def parse_duration(text: str) -> datetime.timedelta:
     seconds = sum(int(number) * _UNIT_SECONDS[unit] for number, unit in parts)
     if seconds <= 0:
         raise ValueError(f"{text!r} is not a duration longer than zero")
+    if seconds > MAX_DURATION.total_seconds():
+        raise ValueError(f"{text!r} is longer than {MAX_DURATION.days // 365} years")
     return datetime.timedelta(seconds=seconds)
 
 
@@ -111,6 +121,23 @@ def run_of(checkpoint: Checkpoint) -> str:
 # -- listing ---------------------------------------------------------------------------------
 
 
+def check_run_ids(training_run_ids: Sequence[str] | None) -> list[str] | None:
+    """The run ids, each once, after refusing what cannot name a run, before any request.
+
+    Raises:
+        TypeError: a single string was given where a sequence of ids belongs.
+        ValueError: an id is empty, ``.`` or ``..``, or holds a ``/``.
+    """
+    if training_run_ids is None:
+        return None
+    if isinstance(training_run_ids, str):
+        raise TypeError(f"training_run_ids is a list of ids, not the string {training_run_ids!r}")
+    for run in training_run_ids:
+        if not isinstance(run, str) or run in ("", ".", "..") or "/" in run:
+            raise ValueError(f"{run!r} is not a training run id")
+    return list(dict.fromkeys(training_run_ids))
+
+
 def list_checkpoints(
     client: RestClient,
     training_run_ids: Sequence[str] | None = None,
@@ -120,19 +147,26 @@ def list_checkpoints(
 ) -> list[Checkpoint]:
     """Every checkpoint of the caller's runs, or of the runs named, fetched at full concurrency.
 
-    ``GET /api/v1/checkpoints`` (the first page tells the total; every other page is asked for
-    at once), or ``GET /api/v1/training_runs/{id}/checkpoints`` for each run named.
+    ``GET /api/v1/checkpoints`` (the first page tells the total and the page size the service
+    gives; every other page is asked for at once), or
+    ``GET /api/v1/training_runs/{id}/checkpoints`` for each run named. ``progress`` is told
+    ``(checkpoints listed, total)``, or ``(runs listed, runs)`` for named runs.
+
+    Checkpoints added or deleted by someone else while the pages are read shift the pages: the
+    listing then misses or repeats some (repeats are dropped). For a prune that is safe (a
+    checkpoint not listed is neither deleted nor counted as kept, so more are kept, never
+    fewer) and running it again finishes the job.
 
     Raises:
         NotOwnedError: ``owned`` is set and a named run is not the caller's own. A run seen
             through a project lists its checkpoints, but only its owner may delete them, and the
             service answers anyone else's delete with a 404 that would pass for "already gone".
     """
-    if training_run_ids is not None:
-        runs = list(dict.fromkeys(training_run_ids))
+    runs = check_run_ids(training_run_ids)
+    if runs is not None:
         owners = [client.get_training_run(run, "owned") for run in runs] if owned else []
         listings = [client.list_checkpoints(run) for run in runs]
-        for run, owner in zip(runs, owners, strict=True):
+        for run, owner in zip(runs, owners, strict=False):
             try:
                 owner.result()
             except NotFoundError:
@@ -144,23 +178,28 @@ def list_checkpoints(
             found.extend(future.result().checkpoints)
         return found
 
-    def page(response: CheckpointsListResponse) -> list[Checkpoint]:
-        return list(response.checkpoints)
-
     first = client.list_user_checkpoints(PAGE_SIZE, 0).result()
-    found = page(first)
+    found = list(first.checkpoints)
     total = first.cursor.total_count if first.cursor else None
+    step = len(found)  # the service may give fewer than asked for in a page
     if progress is not None:
         progress(len(found), total)
-    if total is None or len(found) < PAGE_SIZE:
+    if total is None or step == 0 or step >= total:
         return found
-    rest = [client.list_user_checkpoints(PAGE_SIZE, o) for o in range(PAGE_SIZE, total, PAGE_SIZE)]
-    for future in rest:  # in order: the pages are newest first, and so is the result
-        found.extend(page(future.result()))
+    offsets = range(step, total, step)
+    pages = [client.list_user_checkpoints(step, offset) for offset in offsets]
+    for offset, future in zip(offsets, pages, strict=True):  # in order: newest first
+        items = list(future.result().checkpoints)
+        found.extend(items)
+        # A short page before the end (checkpoints deleted meanwhile): read on from there.
+        end, at = min(offset + step, total), offset
+        while items and at + len(items) < end:
+            at += len(items)
+            items = list(client.list_user_checkpoints(end - at, at).result().checkpoints)
+            found.extend(items)
         if progress is not None:
-            progress(len(found), total)
-    # Pages shift if checkpoints are added or deleted meanwhile: keep each one once.
-    return list({c.tinker_path: c for c in found}.values())
+            progress(min(len(found), total), total)
+    return list({c.tinker_path: c for c in found}.values())  # each once
 
 
 class NotOwnedError(TinkerRestError):
@@ -181,13 +220,18 @@ def _as_done(
 
 @dataclasses.dataclass(frozen=True)
 class StorageRow:
-    """The checkpoints of one training run (or project, or all of them) and their bytes."""
+    """The checkpoints of one training run (or project, or all of them) and their bytes.
+
+    ``size_bytes`` adds up the sizes the service reports; ``unknown_size`` counts the
+    checkpoints it reports none for.
+    """
 
     key: str
     checkpoints: int
     size_bytes: int
     public: int
     expiring: int
+    unknown_size: int
     oldest: datetime.datetime | None
     newest: datetime.datetime | None
 
@@ -241,6 +285,7 @@ def _row(key: str, checkpoints: Sequence[Checkpoint]) -> StorageRow:
         size_bytes=sum(_size(c) for c in checkpoints),
         public=sum(1 for c in checkpoints if c.public is True),
         expiring=sum(1 for c in checkpoints if _expires(c) is not None),
+        unknown_size=sum(1 for c in checkpoints if not isinstance(c.size_bytes, int)),
         oldest=min(times, default=None),
         newest=max(times, default=None),
     )
@@ -351,7 +396,12 @@ def plan_prune(
     A pure function of the listing and ``now``: the same input always gives the same plan.
     """
     now = now or datetime.datetime.now(datetime.UTC)
-    cutoff = None if policy.older_than is None else now - policy.older_than
+    cutoff = None
+    if policy.older_than is not None:
+        try:
+            cutoff = now - policy.older_than
+        except OverflowError:  # before year 1: nothing is that old
+            cutoff = datetime.datetime.min.replace(tzinfo=datetime.UTC)
     runs: dict[str, list[Checkpoint]] = defaultdict(list)
     for checkpoint in checkpoints:
         if policy.in_scope(checkpoint):
@@ -376,7 +426,9 @@ def plan_prune(
 class PruneResult:
     """What a prune did: the plan, the paths done (deleted or given a TTL), and the failures.
 
-    A checkpoint that was already gone (404) counts as done.
+    A checkpoint that was already gone (404) counts as done. When the prune stopped early
+    (Ctrl-C, the key refused, the service unreachable), ``stopped`` says why and
+    ``not_attempted`` lists what was never sent; running the same policy again finishes it.
     """
 
     plan: PrunePlan
@@ -384,11 +436,13 @@ class PruneResult:
     failed: tuple[tuple[str, TinkerRestError], ...]
     dry_run: bool = False
     set_ttl_seconds: int | None = None
+    not_attempted: tuple[str, ...] = ()
+    stopped: str | None = None
 
     @property
     def ok(self) -> bool:
         """Whether every checkpoint of the plan was dealt with."""
-        return not self.failed
+        return not self.failed and not self.not_attempted and self.stopped is None
 
     def model_dump(self) -> dict[str, object]:
         """The result as plain JSON-ready values."""
@@ -399,6 +453,8 @@ class PruneResult:
             "set_ttl_seconds": self.set_ttl_seconds,
             "done": list(self.done),
             "failed": [{"tinker_path": p, "error": str(e)} for p, e in self.failed],
+            "not_attempted": list(self.not_attempted),
+            "stopped": self.stopped,
         }
 
 
@@ -412,45 +468,80 @@ def carry_out(
     """Delete (or give a TTL to) every checkpoint the plan deletes, all submitted at once.
 
     The client bounds how many are in flight. With ``set_ttl_seconds``, a checkpoint that
-    already expires sooner than that is left as it is.
-
-    Raises:
-        AuthenticationError: the key was refused (nothing more would succeed).
+    already expires sooner than that is left as it is. It stops early, cancelling what was not
+    sent, on Ctrl-C, when the key is refused, or after
+    ``STOP_AFTER_CONNECTION_FAILURES`` connection failures in a row; the result says so
+    (``stopped``, ``not_attempted``) rather than raising, so what was done is never lost.
     """
     targets = list(plan.delete)
+    skipped: list[str] = []
     if set_ttl_seconds is not None:
         horizon = plan.now + datetime.timedelta(seconds=set_ttl_seconds)
-        targets = [c for c in targets if (_expires(c) or horizon) >= horizon]
-        skipped = [c.tinker_path for c in plan.delete if c not in targets]
-    else:
-        skipped = []
-    paths = [c.tinker_path for c in targets]
-    if set_ttl_seconds is None:
-        futures = [client.delete_checkpoint_from_tinker_path(p) for p in paths]
-    else:
-        futures = [client.set_checkpoint_ttl_from_tinker_path(p, set_ttl_seconds) for p in paths]
-    index = {id(future): i for i, future in enumerate(futures)}
+        skipped = [c.tinker_path for c in targets if (_expires(c) or horizon) < horizon]
+        gone = set(skipped)
+        targets = [c for c in targets if c.tinker_path not in gone]
     done: list[str] = list(skipped)
     failed: list[tuple[str, TinkerRestError]] = []
+    paths: list[str] = []
+    futures: list[APIFuture[None]] = []
+    for checkpoint in targets:
+        path = checkpoint.tinker_path
+        try:
+            if set_ttl_seconds is None:
+                future = client.delete_checkpoint_from_tinker_path(path)
+            else:
+                future = client.set_checkpoint_ttl_from_tinker_path(path, set_ttl_seconds)
+        except TinkerRestError as exc:  # a name the client refuses to send (".", "..")
+            failed.append((path, exc))
+            continue
+        paths.append(path)
+        futures.append(future)
+    index = {id(future): i for i, future in enumerate(futures)}
+    settled: set[int] = set()
+    stopped: str | None = None
+    failures_in_a_row = 0
     try:
         for future in _as_done(futures, progress, len(futures)):
-            path = paths[index[id(future)]]
+            i = index[id(future)]
+            settled.add(i)
             try:
                 future.result()
             except NotFoundError:
-                done.append(path)  # already gone: the storage is freed either way
-            except AuthenticationError:
-                raise
+                done.append(paths[i])  # already gone: the storage is freed either way
+            except AuthenticationError as exc:
+                failed.append((paths[i], exc))
+                stopped = f"the API key was refused: {exc}"
+                break
+            except (APIConnectionError, APITimeoutError) as exc:
+                failed.append((paths[i], exc))
+                failures_in_a_row += 1
+                if failures_in_a_row >= STOP_AFTER_CONNECTION_FAILURES:
+                    stopped = f"the service could not be reached: {exc}"
+                    break
+                continue
             except TinkerRestError as exc:
-                failed.append((path, exc))
+                failed.append((paths[i], exc))
+            except concurrent.futures.CancelledError:
+                settled.discard(i)
             else:
-                done.append(path)
+                done.append(paths[i])
+            failures_in_a_row = 0
+    except KeyboardInterrupt:
+        stopped = "interrupted"
     finally:
         for future in futures:
-            future.cancel()  # on an interruption, queued calls are not sent
+            future.cancel()  # queued calls are not sent
+    # A call still running when the prune stopped may or may not have been applied.
+    not_attempted = [p for i, p in enumerate(paths) if i not in settled]
     order = {p: i for i, p in enumerate(c.tinker_path for c in plan.delete)}
     done.sort(key=order.__getitem__)
     failed.sort(key=lambda item: order[item[0]])
+    not_attempted.sort(key=order.__getitem__)
     return PruneResult(
-        plan=plan, done=tuple(done), failed=tuple(failed), set_ttl_seconds=set_ttl_seconds
+        plan=plan,
+        done=tuple(done),
+        failed=tuple(failed),
+        set_ttl_seconds=set_ttl_seconds,
+        not_attempted=tuple(not_attempted),
+        stopped=stopped,
     )

@@ -18,6 +18,8 @@ from tinker_rest.cli import _output as out
 from tinker_rest.cli._context import Settings, format_option, pass_settings
 from tinker_rest.types import Checkpoint
 
+PLAN_ROWS = 20  # runs shown in a plan; -f json lists every path
+
 _TYPES = {
     "training": "training",
     "weights": "training",
@@ -49,6 +51,13 @@ def _duration(_ctx: click.Context, _param: click.Parameter, value: str | None) -
         raise click.BadParameter(str(exc)) from None
 
 
+def _run_ids(_ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]) -> object:
+    try:
+        return tuple(_storage.check_run_ids(value) or ())
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 def _ttl_duration(ctx: click.Context, param: click.Parameter, value: str | None) -> object:
     duration = _duration(ctx, param, value)
     if not isinstance(duration, datetime.timedelta):
@@ -65,7 +74,9 @@ def _ttl_duration(ctx: click.Context, param: click.Parameter, value: str | None)
 
 
 @click.command("storage")
-@click.option("--run-id", "run_ids", multiple=True, help="Only this run (repeat for several).")
+@click.option(
+    "--run-id", "run_ids", multiple=True, callback=_run_ids, help="Only this run (repeat)."
+)
 @click.option(
     "--top",
     type=click.IntRange(min=0),
@@ -153,7 +164,13 @@ def storage(settings: Settings, run_ids: tuple[str, ...], top: int) -> None:
     type=click.Choice(sorted(_TYPES)),
     help="Only checkpoints of this type (the newest N are counted among them).",
 )
-@click.option("--run-id", "run_ids", multiple=True, help="Only this run (repeat); default: all.")
+@click.option(
+    "--run-id",
+    "run_ids",
+    multiple=True,
+    callback=_run_ids,
+    help="Only this run (repeat); default: all.",
+)
 @click.option(
     "--keep-public/--include-public",
     default=True,
@@ -238,13 +255,21 @@ def prune(
         out.echo_json(result.model_dump())
     else:
         done = {*result.done}
-        freed = sum(out.checkpoint_size(c) or 0 for c in plan.delete if c.tinker_path in done)
-        past = "Deleted" if ttl_seconds is None else "Set to expire:"
-        click.echo(
-            f"{past} {len(result.done)} of {len(plan.delete)} checkpoints "
-            f"({out.human_size(freed)})."
+        size = out.human_size(
+            sum(out.checkpoint_size(c) or 0 for c in plan.delete if c.tinker_path in done)
         )
-    if result.failed:
+        what = f"Deleted {len(done)} of {len(plan.delete)} checkpoints ({size} freed)."
+        if ttl_seconds is not None:
+            what = f"Set {len(done)} of {len(plan.delete)} checkpoints to expire ({size})."
+        click.echo(what)
+    if result.stopped is not None:
+        out.note(
+            f"Stopped early ({result.stopped}); {len(result.not_attempted)} not attempted. "
+            "Run the same command again to finish."
+        )
+        if result.stopped == "interrupted":
+            raise click.exceptions.Exit(130)
+    if not result.ok:
         raise click.exceptions.Exit(1)
 
 
@@ -265,12 +290,13 @@ def _show_plan(settings: Settings, plan: _storage.PrunePlan, verb: str) -> None:
         for ckpt in group:
             runs.setdefault(_storage.run_of(ckpt), [[], []])[index].append(ckpt)
     table = Table(title=f"To {verb}: {_summary(plan.delete)}", title_justify="left")
+    rows = sorted(runs.items(), key=lambda item: (-len(item[1][0]), item[0]))
     table.add_column("Training run", overflow="fold")
     table.add_column(f"To {verb}", justify="right")
     table.add_column("Size", justify="right")
     table.add_column("To keep", justify="right")
     table.add_column("Oldest kept")
-    for run, (gone, kept) in sorted(runs.items(), key=lambda item: -len(item[1][0])):
+    for run, (gone, kept) in rows[:PLAN_ROWS]:
         table.add_row(
             run,
             str(len(gone)),
@@ -280,4 +306,6 @@ def _show_plan(settings: Settings, plan: _storage.PrunePlan, verb: str) -> None:
         )
     console = out.stderr() if settings.json else out.stdout()
     console.print(table)
+    if len(rows) > PLAN_ROWS:
+        console.print(f"... and {len(rows) - PLAN_ROWS} more runs; -f json lists every path.")
     console.print(f"To keep: {_summary(plan.keep)} (in scope of the policy).", soft_wrap=True)
