@@ -11,7 +11,7 @@ import threading
 import time
 import urllib.parse
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -87,6 +87,8 @@ from tinker_rest.types import (
 
 if TYPE_CHECKING:
     from tinker_rest._download import DownloadEvent, DownloadProgress
+    from tinker_rest._storage import Progress as StorageProgress
+    from tinker_rest._storage import PruneResult, StorageReport
 
 __all__ = ["DEFAULT_BASE_URL", "DEFAULT_TIMEOUT", "RestClient", "ServiceClient"]
 
@@ -912,6 +914,110 @@ class RestClient:
             on_event=on_event,
             max_unpacked_bytes=max_unpacked_bytes,
         )
+
+    # -- storage -----------------------------------------------------------------------------
+
+    def storage_report(
+        self,
+        *,
+        training_run_ids: Sequence[str] | None = None,
+        progress: StorageProgress | None = None,
+    ) -> StorageReport:
+        """Bytes and checkpoint counts per training run, biggest first, with totals.
+
+        ``GET /api/v1/checkpoints``, every page at once (or each named run's listing). Blocks
+        until done.
+
+        Args:
+            training_run_ids: only these runs; every run of the caller's when None.
+            progress: called as ``progress(checkpoints_listed, total_or_None)``, or
+                ``progress(runs_listed, runs)`` with ``training_run_ids``.
+
+        Raises:
+            ValueError: at once, for a run id that cannot name a run (empty, ``.``, ``..``,
+                holding ``/``).
+
+        Example:
+            >>> report = client.storage_report()
+            >>> for row in report.rows[:5]: print(row.key, row.size_bytes)
+        """
+        from tinker_rest import _storage
+
+        checkpoints = _storage.list_checkpoints(self, training_run_ids, progress)
+        return _storage.build_report(checkpoints)
+
+    def prune_checkpoints(
+        self,
+        *,
+        keep_last: int | None = None,
+        older_than: datetime.timedelta | str | None = None,
+        checkpoint_type: Literal["training", "sampler", "external"] | None = None,
+        training_run_ids: Sequence[str] | None = None,
+        keep_public: bool = True,
+        set_ttl_seconds: int | None = None,
+        dry_run: bool = False,
+        progress: StorageProgress | None = None,
+    ) -> PruneResult:
+        """Apply a retention policy: delete (or expire) the checkpoints it does not keep.
+
+        ``GET /api/v1/checkpoints`` (or each named run's listing), then
+        ``DELETE .../checkpoints/{kind}/{name}`` (or ``PUT .../ttl``) for each checkpoint to
+        go, all at once within the client's in-flight limit. Blocks until done. A checkpoint
+        already gone counts as done, so running the same policy again after an interruption
+        finishes the job.
+
+        Args:
+            keep_last: keep the newest N checkpoints (by time) of each run.
+            older_than: only remove checkpoints older than this (a timedelta or ``"30d"``).
+            checkpoint_type: only look at checkpoints of this type.
+            training_run_ids: only these runs; every run of the caller's when None.
+            keep_public: never remove published checkpoints (the default).
+            set_ttl_seconds: instead of deleting, let the service expire them this many seconds
+                from now (3600 to 315360000).
+            dry_run: only plan; change nothing.
+            progress: called as ``progress(done, total)`` while it lists and while it prunes.
+
+        Returns:
+            A :class:`PruneResult`: the plan (``plan.delete``, ``plan.keep``,
+            ``plan.bytes_freed``), what was done, what failed and, if it stopped early because
+            the key was refused or the service could not be reached, why (``stopped``) and what
+            was never sent (``not_attempted``).
+
+        Raises:
+            ValueError: at once, for a policy with neither ``keep_last`` nor ``older_than``,
+                a bad run id, or an argument out of range.
+            NotOwnedError: a run of ``training_run_ids`` is not the caller's own.
+            KeyboardInterrupt: after cancelling what was not yet sent, on Ctrl-C.
+            TinkerRestError: listing the checkpoints failed (nothing was changed).
+
+        Example:
+            >>> result = client.prune_checkpoints(keep_last=3, dry_run=True)
+            >>> print(len(result.plan.delete), "to delete,", result.plan.bytes_freed, "bytes")
+        """
+        from tinker_rest import _storage
+
+        runs = _storage.check_run_ids(training_run_ids)
+        policy = _storage.RetentionPolicy(
+            keep_last=keep_last,
+            older_than=_storage.parse_duration(older_than)
+            if isinstance(older_than, str)
+            else older_than,
+            checkpoint_type=checkpoint_type,
+            training_run_ids=None if runs is None else frozenset(runs),
+            keep_public=keep_public,
+        )
+        if set_ttl_seconds is not None:
+            _storage.check_ttl(set_ttl_seconds)
+        checkpoints = _storage.list_checkpoints(self, runs, progress, owned=True)
+        plan = _storage.plan_prune(checkpoints, policy)
+        if dry_run:
+            return _storage.PruneResult(
+                plan=plan, done=(), failed=(), dry_run=True, set_ttl_seconds=set_ttl_seconds
+            )
+        result = _storage.carry_out(self, plan, set_ttl_seconds=set_ttl_seconds, progress=progress)
+        if result.stopped == "interrupted":
+            raise KeyboardInterrupt
+        return result
 
 
 def _paginate(

@@ -32,6 +32,7 @@ from tinker_rest.cli._context import FORMATS, Settings, SettingsError
 from tinker_rest.cli._runs import run_group
 from tinker_rest.cli._server import admin, serve
 from tinker_rest.cli._sessions import audit, sampler_group, session_group
+from tinker_rest.cli._storage import prune, storage
 
 EXIT_INTERRUPTED = 130
 
@@ -189,6 +190,8 @@ cli.add_command(auth_group)
 cli.add_command(version)
 cli.add_command(serve)
 cli.add_command(admin)
+cli.add_command(storage)
+checkpoint_group.add_command(prune)
 
 
 def main(argv: list[str] | None = None) -> NoReturn:
