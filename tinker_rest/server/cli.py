@@ -3,7 +3,7 @@
 The module imports only click; the server stack (FastAPI, SQLAlchemy, uvicorn) is imported
 inside the commands, so ``tinker-rest --help`` stays fast and works without the server extra.
 
-    tinker-rest serve [--host 127.0.0.1] [--port 8000] [--db PATH] [--demo]
+    tinker-rest serve [--host 127.0.0.1] [--port 8000] [--db PATH] [--demo] [--public-url URL]
     tinker-rest admin create-org NAME --db PATH
     tinker-rest admin create-user EMAIL --org ORG_ID [--role member|admin] --db PATH
     tinker-rest admin create-key USER_ID --db PATH
@@ -38,14 +38,14 @@ db_option = click.option(
 )
 
 
-def _open(database: str) -> TinkerServer:
+def _open(database: str, public_url: str | None = None) -> TinkerServer:
     try:
         from tinker_rest.server.server import TinkerServer
     except ImportError as exc:  # pragma: no cover - depends on the installed extras
         raise click.ClickException(
             f"the server needs the 'server' extra: pip install 'tinker-rest[server]' ({exc})"
         ) from exc
-    return TinkerServer(database)
+    return TinkerServer(database, public_url=public_url)
 
 
 @click.command()
@@ -53,9 +53,15 @@ def _open(database: str) -> TinkerServer:
 @click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
 @db_option
 @click.option("--demo", is_flag=True, help="Seed demo data into an empty database.")
-def serve(host: str, port: int, database: str, demo: bool) -> None:
+@click.option(
+    "--public-url",
+    default=None,
+    help="Base of signed download URLs as clients reach the server "
+    "(default: http://HOST:PORT as bound).",
+)
+def serve(host: str, port: int, database: str, demo: bool, public_url: str | None) -> None:
     """Run the local Tinker-compatible reference server."""
-    server = _open(database)
+    server = _open(database, public_url)
     try:
         if demo and server.store.is_empty():
             data = server.seed_demo()

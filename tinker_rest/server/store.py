@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
-import re
 import secrets
 import shutil
 import threading
@@ -43,53 +42,34 @@ from sqlalchemy import (
     or_,
     select,
 )
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import sessionmaker
 
+from tinker_rest._errors import InvalidTinkerPathError
+from tinker_rest._paths import TinkerPath
 from tinker_rest.server import db
+from tinker_rest.server.errors import (
+    ApiError,
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    Unprocessable,
+)
+from tinker_rest.server.idempotency import HEADER as IDEMPOTENCY_HEADER
+from tinker_rest.server.idempotency import IdempotentRequest, Replay, StoredResponse
 
-KIND_TO_TYPE = {"weights": "training", "sampler_weights": "sampler", "external_weights": "external"}
 TTL_MIN = 3600
 TTL_MAX = 315_360_000
 ROLES = ("member", "admin")
 IDEMPOTENCY_WINDOW = dt.timedelta(hours=24)
 # Larger offsets than this cannot point into any list; clamping keeps the SQL integer in range.
 MAX_OFFSET = 2**31
-TINKER_PATH = re.compile(r"tinker://([^/]+)/(weights|sampler_weights|external_weights)/([^/]+)")
 
 
-class StoreError(Exception):
-    """A request the store refuses; ``status`` is the HTTP status the API answers with."""
-
-    status = 400
-
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail)
-        self.detail = detail
-
-
-class BadRequest(StoreError):
-    """Invalid input (400); the detail names the field."""
-
-    status = 400
-
-
-class Forbidden(StoreError):
-    """The caller lacks a role or may not use a destination (403)."""
-
-    status = 403
-
-
-class NotFound(StoreError):
-    """It does not exist, or the caller may not see it (404)."""
-
-    status = 404
-
-
-class Conflict(StoreError):
-    """The thing is already in the requested state (409)."""
-
-    status = 409
+# The store raises the server's one error type; the old name stays for callers of the store.
+StoreError = ApiError
 
 
 @dataclass(frozen=True)
@@ -121,15 +101,12 @@ def hash_api_key(raw_key: str) -> str:
     return hashlib.sha256(raw_key.encode("utf-8", "surrogateescape")).hexdigest()
 
 
-def parse_tinker_path(value: str) -> tuple[str, str, str]:
-    """Split ``tinker://<run>/<kind>/<name>`` into its parts, or raise :class:`BadRequest`."""
-    match = TINKER_PATH.fullmatch(value)
-    if match is None:
-        raise BadRequest(
-            f"tinker_path: {value!r} is not tinker://<training_run_id>/<kind>/<name> "
-            "with kind weights, sampler_weights or external_weights"
-        )
-    return match.group(1), match.group(2), match.group(3)
+def parse_tinker_path(value: str) -> TinkerPath:
+    """Parse a tinker path with the client's grammar, or raise :class:`BadRequest`."""
+    try:
+        return TinkerPath.parse(value)
+    except InvalidTinkerPathError as exc:
+        raise BadRequest(f"tinker_path: {value!r} is not a tinker path: {exc.problem}") from None
 
 
 def _new_id(prefix: str) -> str:
@@ -494,10 +471,10 @@ class Store:
         ``files`` maps relative file names to their bytes, or to a size: an int writes a file of
         that many zero bytes without holding it in memory (a sparse file where the disk allows).
         """
-        if kind not in KIND_TO_TYPE:
-            raise BadRequest(f"kind: must be one of {', '.join(KIND_TO_TYPE)}, not {kind!r}")
-        if not name or "/" in name:
-            raise BadRequest(f"name: must be non-empty and hold no '/', not {name!r}")
+        try:
+            TinkerPath(training_run_id, kind, name)  # type: ignore[arg-type]  # checked there
+        except InvalidTinkerPathError as exc:
+            raise BadRequest(f"checkpoint: {exc.problem}") from None
         blob_id = secrets.token_hex(16)
         directory = self.blob_dir / blob_id
         size = _write_files(directory, files)
@@ -681,12 +658,20 @@ class Store:
         ckpt, _, _ = self._visible_checkpoint(s, caller, run_id, kind, name, "owned")
         return ckpt
 
-    def set_public(self, caller: Caller, run_id: str, kind: str, name: str, public: bool) -> None:
+    def set_public(
+        self,
+        caller: Caller,
+        run_id: str,
+        kind: str,
+        name: str,
+        public: bool,
+        idempotent: IdempotentRequest | None = None,
+    ) -> None:
         """Publish or unpublish an owned checkpoint; the same state again is a conflict.
 
         ``POST`` / ``DELETE /api/v1/training_runs/{run}/checkpoints/{kind}/{name}/publish``
         """
-        with self.transaction() as s:
+        with self.write(idempotent) as s:
             ckpt = self._owned_checkpoint(s, caller, run_id, kind, name)
             if ckpt.public == public:
                 state = "public" if public else "private"
@@ -697,7 +682,13 @@ class Store:
             )
 
     def set_ttl(
-        self, caller: Caller, run_id: str, kind: str, name: str, ttl_seconds: int | None
+        self,
+        caller: Caller,
+        run_id: str,
+        kind: str,
+        name: str,
+        ttl_seconds: int | None,
+        idempotent: IdempotentRequest | None = None,
     ) -> None:
         """Set an owned checkpoint to expire ``ttl_seconds`` from now, or never for None.
 
@@ -705,7 +696,7 @@ class Store:
         """
         if ttl_seconds is not None and not TTL_MIN <= ttl_seconds <= TTL_MAX:
             raise BadRequest(f"ttl_seconds: must be between {TTL_MIN} and {TTL_MAX}, or null")
-        with self.transaction() as s:
+        with self.write(idempotent) as s:
             ckpt = self._owned_checkpoint(s, caller, run_id, kind, name)
             ckpt.expires_at = (
                 None if ttl_seconds is None else db.utcnow() + dt.timedelta(seconds=ttl_seconds)
@@ -714,12 +705,19 @@ class Store:
                 s, caller, "checkpoint_set_ttl", ckpt, {"ttl_seconds": ttl_seconds}
             )
 
-    def delete_checkpoint(self, caller: Caller, run_id: str, kind: str, name: str) -> None:
+    def delete_checkpoint(
+        self,
+        caller: Caller,
+        run_id: str,
+        kind: str,
+        name: str,
+        idempotent: IdempotentRequest | None = None,
+    ) -> None:
         """Delete an owned checkpoint, its archive and its files.
 
         ``DELETE /api/v1/training_runs/{run}/checkpoints/{kind}/{name}``
         """
-        with self.transaction() as s:
+        with self.write(idempotent) as s:
             ckpt = self._owned_checkpoint(s, caller, run_id, kind, name)
             doomed = self._drop_checkpoint(s, ckpt)
             self._audit_checkpoint(s, caller, "checkpoint_delete", ckpt)
@@ -741,7 +739,8 @@ class Store:
 
         ``POST /api/v1/weights_info``
         """
-        run_id, kind, name = parse_tinker_path(tinker_path)
+        path = parse_tinker_path(tinker_path)
+        run_id, kind, name = path.training_run_id, path.kind, path.name
         with self.transaction() as s:
             run = s.get(db.TrainingRun, run_id) if _safe_id(run_id) else None
             ckpt = self._checkpoint_of(s, run_id, kind, name) if run is not None else None
@@ -880,12 +879,18 @@ class Store:
             raise NotFound("Session not found")
         return session
 
-    def assign_session_project(self, caller: Caller, session_id: str, project_id: str) -> None:
+    def assign_session_project(
+        self,
+        caller: Caller,
+        session_id: str,
+        project_id: str,
+        idempotent: IdempotentRequest | None = None,
+    ) -> None:
         """Move an owned session into a project of the caller's organization they belong to.
 
         ``PUT /api/v1/sessions/{session_id}/project``
         """
-        with self.transaction() as s:
+        with self.write(idempotent) as s:
             session = self._visible_session(s, caller, session_id, "owned")
             project = s.get(db.Project, project_id) if _safe_id(project_id) else None
             if project is None or project.organization_id != caller.organization_id:
@@ -1016,36 +1021,74 @@ class Store:
 
     # --- idempotency ------------------------------------------------------------------------
 
-    def stored_response(self, request_hash: str) -> tuple[int, str | None, bytes] | None:
-        """The stored first response to an idempotent request of the last 24 hours."""
+    def stored_response(self, request: IdempotentRequest) -> StoredResponse | None:
+        """The response recorded in the last 24 hours for this user's idempotency key.
+
+        Raises:
+            Unprocessable: the key was recorded for a different request (method, path, body).
+        """
         with self.transaction() as s:
             row = s.execute(
                 select(db.IdempotentResponse).where(
-                    db.IdempotentResponse.request_hash == request_hash,
+                    db.IdempotentResponse.request_hash == request.record_id,
                     db.IdempotentResponse.created_at > db.utcnow() - IDEMPOTENCY_WINDOW,
                 )
             ).scalar_one_or_none()
-            return None if row is None else (row.status_code, row.content_type, row.body)
+            if row is None:
+                return None
+            if row.fingerprint != request.fingerprint:
+                raise Unprocessable(
+                    f"{IDEMPOTENCY_HEADER}: already used for a different request "
+                    "(method, path or body); use a new key for a new request"
+                )
+            return StoredResponse(row.status_code, row.content_type, row.body)
 
-    def store_response(
-        self, request_hash: str, status_code: int, content_type: str | None, body: bytes
-    ) -> None:
-        """Keep the first response to an idempotent request, replacing an outdated one."""
-        with self.transaction() as s:
-            s.execute(
-                delete(db.IdempotentResponse).where(
-                    db.IdempotentResponse.request_hash == request_hash
-                )
+    @contextmanager
+    def write(self, idempotent: IdempotentRequest | None) -> Iterator[DbSession]:
+        """A write transaction that records a 204 for ``idempotent`` in the same commit.
+
+        Both the change and its record commit, or neither does. If another request with the
+        same key committed first, this one rolls back and answers with what that one recorded.
+        Writes on SQLite serialize on its one writer lock; PostgreSQL's unique index on the
+        record does the same for two requests with one key.
+
+        Raises:
+            Replay: the same request under the same key was already done.
+            Unprocessable: the key was used for a different request meanwhile.
+        """
+        try:
+            with self.transaction() as s:
+                yield s
+                if idempotent is not None:
+                    self._record(s, idempotent)
+        except (IntegrityError, ApiError):
+            # A request with the same key may have committed since the key was looked up
+            # (its record then breaks ours, or its change makes ours a 409): answer as it did.
+            stored = self.stored_response(idempotent) if idempotent is not None else None
+            if stored is None:
+                raise
+            raise Replay(stored) from None
+
+    @staticmethod
+    def _record(s: DbSession, idempotent: IdempotentRequest) -> None:
+        now = db.utcnow()
+        # A record past the window may still be there until the sweep; this key starts afresh.
+        s.execute(
+            delete(db.IdempotentResponse).where(
+                db.IdempotentResponse.request_hash == idempotent.record_id,
+                db.IdempotentResponse.created_at <= now - IDEMPOTENCY_WINDOW,
             )
-            s.add(
-                db.IdempotentResponse(
-                    request_hash=request_hash,
-                    status_code=status_code,
-                    content_type=content_type,
-                    body=body,
-                    created_at=db.utcnow(),
-                )
+        )
+        s.add(
+            db.IdempotentResponse(
+                request_hash=idempotent.record_id,
+                fingerprint=idempotent.fingerprint,
+                status_code=204,
+                content_type=None,
+                body=b"",
+                created_at=now,
             )
+        )
 
     # --- the sweep --------------------------------------------------------------------------
 
@@ -1083,11 +1126,12 @@ class Store:
 
 def checkpoint_view(ckpt: db.Checkpoint | Row[Any]) -> dict[str, Any]:
     """A checkpoint (or a row of its columns) as the wire shows it (``Checkpoint`` in the spec)."""
+    path = TinkerPath(ckpt.training_run_id, ckpt.kind, ckpt.name)  # type: ignore[arg-type]
     return {
-        "checkpoint_id": f"{ckpt.kind}/{ckpt.name}",
-        "checkpoint_type": KIND_TO_TYPE[ckpt.kind],
+        "checkpoint_id": path.checkpoint_id,
+        "checkpoint_type": path.checkpoint_type,
         "time": ckpt.created_at,
-        "tinker_path": f"tinker://{ckpt.training_run_id}/{ckpt.kind}/{ckpt.name}",
+        "tinker_path": str(path),
         "training_run_id": ckpt.training_run_id,
         "size_bytes": ckpt.size_bytes,
         "public": ckpt.public,
