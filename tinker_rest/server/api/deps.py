@@ -15,6 +15,7 @@ import concurrent.futures
 import functools
 import json
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 import tinker_rest_models as m
@@ -78,13 +79,20 @@ async def require_caller(
 CallerDep = Annotated[Caller, Depends(require_caller)]
 
 
+IdempotencyKey = Annotated[
+    str | None, Header(alias=HEADER, min_length=1, max_length=MAX_KEY_LENGTH)
+]
+
+
+def check_idempotency_key(key: IdempotencyKey = None) -> None:
+    """A 400 for an ``X-Idempotency-Key`` the spec does not allow, on every operation.
+
+    Operations that change nothing record no key, but still refuse a malformed one.
+    """
+
+
 async def idempotent_request(
-    request: Request,
-    caller: CallerDep,
-    store: StoreDep,
-    key: Annotated[
-        str | None, Header(alias=HEADER, min_length=1, max_length=MAX_KEY_LENGTH)
-    ] = None,
+    request: Request, caller: CallerDep, store: StoreDep, key: IdempotencyKey = None
 ) -> IdempotentRequest | None:
     """The write's idempotency key with its fingerprint, or None without the header.
 
@@ -109,6 +117,25 @@ IdempotencyDep = Annotated[IdempotentRequest | None, Depends(idempotent_request)
 AccessScopeQuery = Annotated[m.AccessScope, Query()]
 Offset = Annotated[int, Query(ge=0)]
 Limit = Annotated[int, Query(ge=1, le=1000)]
+
+
+@dataclass(frozen=True)
+class ScopedPage:
+    """``limit``, ``offset`` and ``access_scope`` of a list of runs or sessions."""
+
+    limit: int
+    offset: int
+    scope: str
+
+
+def scoped_page(
+    limit: Limit = 20, offset: Offset = 0, access_scope: AccessScopeQuery = m.AccessScope.owned
+) -> ScopedPage:
+    """The page and scope a list operation asks for (20 items unless ``limit`` says)."""
+    return ScopedPage(limit, offset, access_scope.value)
+
+
+ScopedPageDep = Annotated[ScopedPage, Depends(scoped_page)]
 
 
 def checkpoint_path(

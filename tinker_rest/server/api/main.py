@@ -36,7 +36,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tinker_rest.server.api.deps import DB_READ_THREADS, reject_unknown_query, validation_detail
+from tinker_rest.server.api.deps import (
+    DB_READ_THREADS,
+    check_idempotency_key,
+    reject_unknown_query,
+    validation_detail,
+)
 from tinker_rest.server.api.routes import (
     audit,
     checkpoints,
@@ -139,7 +144,7 @@ def create_app(
         openapi_url=None,
         docs_url=None,
         redoc_url=None,
-        dependencies=[Depends(reject_unknown_query)],
+        dependencies=[Depends(reject_unknown_query), Depends(check_idempotency_key)],
         max_body_size=MAX_BODY_BYTES,
     )
     app.router.redirect_slashes = False

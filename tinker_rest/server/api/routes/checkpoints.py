@@ -53,23 +53,22 @@ def delete_checkpoint(
     return Response(status_code=204)
 
 
-@router.post(CHECKPOINT + "/publish", status_code=204, response_class=Response)
-def publish_checkpoint(
-    caller: CallerDep, store: StoreDep, path: CheckpointPathDep, idempotent: IdempotencyDep
+@router.api_route(
+    CHECKPOINT + "/publish", methods=["POST", "DELETE"], status_code=204, response_class=Response
+)
+def set_checkpoint_public(
+    request: Request,
+    caller: CallerDep,
+    store: StoreDep,
+    path: CheckpointPathDep,
+    idempotent: IdempotencyDep,
 ) -> Response:
-    """Make an owned checkpoint public.
-    ``POST /api/v1/training_runs/{training_run_id}/checkpoints/{kind}/{name}/publish``"""
-    store.set_public(caller, path.training_run_id, path.kind, path.name, True, idempotent)
-    return Response(status_code=204)
-
-
-@router.delete(CHECKPOINT + "/publish", status_code=204, response_class=Response)
-def unpublish_checkpoint(
-    caller: CallerDep, store: StoreDep, path: CheckpointPathDep, idempotent: IdempotencyDep
-) -> Response:
-    """Make an owned checkpoint private.
-    ``DELETE /api/v1/training_runs/{training_run_id}/checkpoints/{kind}/{name}/publish``"""
-    store.set_public(caller, path.training_run_id, path.kind, path.name, False, idempotent)
+    """Make an owned checkpoint public (POST, ``publish_checkpoint``) or private again (DELETE,
+    ``unpublish_checkpoint``).
+    ``POST``/``DELETE /api/v1/training_runs/{training_run_id}/checkpoints/{kind}/{name}/publish``
+    """
+    public = request.method == "POST"
+    store.set_public(caller, path.training_run_id, path.kind, path.name, public, idempotent)
     return Response(status_code=204)
 
 

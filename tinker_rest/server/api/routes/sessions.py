@@ -11,8 +11,7 @@ from tinker_rest.server.api.deps import (
     AccessScopeQuery,
     CallerDep,
     IdempotencyDep,
-    Limit,
-    Offset,
+    ScopedPageDep,
     StoreDep,
     json_body,
 )
@@ -25,16 +24,10 @@ ProjectBody = Annotated[
 
 
 @router.get("", response_model=m.ListSessionsResponse)
-def list_sessions(
-    caller: CallerDep,
-    store: StoreDep,
-    limit: Limit = 20,
-    offset: Offset = 0,
-    access_scope: AccessScopeQuery = m.AccessScope.owned,
-) -> dict[str, Any]:
+def list_sessions(caller: CallerDep, store: StoreDep, page: ScopedPageDep) -> dict[str, Any]:
     """One page of session ids, newest first.
     ``GET /api/v1/sessions``"""
-    sessions = store.list_sessions(caller, limit=limit, offset=offset, scope=access_scope.value)
+    sessions = store.list_sessions(caller, limit=page.limit, offset=page.offset, scope=page.scope)
     return {"sessions": sessions}
 
 

@@ -10,8 +10,7 @@ from fastapi import APIRouter, Request
 from tinker_rest.server.api.deps import (
     AccessScopeQuery,
     CallerDep,
-    Limit,
-    Offset,
+    ScopedPageDep,
     StoreDep,
     in_db_thread,
 )
@@ -20,21 +19,15 @@ router = APIRouter(prefix="/api/v1/training_runs")
 
 
 @router.get("", response_model=m.TrainingRunsResponse)
-def list_training_runs(
-    caller: CallerDep,
-    store: StoreDep,
-    limit: Limit = 20,
-    offset: Offset = 0,
-    access_scope: AccessScopeQuery = m.AccessScope.owned,
-) -> dict[str, Any]:
+def list_training_runs(caller: CallerDep, store: StoreDep, page: ScopedPageDep) -> dict[str, Any]:
     """One page of training runs, most recently used first.
     ``GET /api/v1/training_runs``"""
     runs, total = store.list_training_runs(
-        caller, limit=limit, offset=offset, scope=access_scope.value
+        caller, limit=page.limit, offset=page.offset, scope=page.scope
     )
     return {
         "training_runs": runs,
-        "cursor": {"offset": offset, "limit": limit, "total_count": total},
+        "cursor": {"offset": page.offset, "limit": page.limit, "total_count": total},
     }
 
 
