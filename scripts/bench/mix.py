@@ -138,6 +138,9 @@ def bench_mix(workdir: Path, *, seconds: float = 60) -> dict[str, Any]:
     ratio = s["write_p99_ms"] / s["read_p99_ms"]
     fig = figure("write_tail", "write tail (p99 write / p99 read)", [ratio], "<=", 4, **s)
     fig["met"] = fig["met"] and s["errors"] == 0
+    fig["text"] = (
+        f"p99 {s['write_p99_ms']:.0f} ms vs {s['read_p99_ms']:.0f} ms; {s['errors']} errors"
+    )
     return fig
 
 

@@ -259,6 +259,7 @@ class TinkerServer:
         self._stop_sweeper()
         self.builder.close()
         if self._app is not None:
+            self._app.state.db_writer.shutdown(wait=True)
             self._app.state.db_threads.shutdown(wait=True)
         self.engine.dispose()
 

@@ -57,6 +57,18 @@ async def in_db_thread(request: Request, fn: Callable[..., T], *args: Any, **kwa
     return await loop.run_in_executor(pool, functools.partial(fn, *args, **kwargs))
 
 
+async def in_db_writer(request: Request, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``fn(*args, **kwargs)`` on the app's writer thread (SQLite), awaited.
+
+    SQLite takes one writer at a time, so API writes queue, first come first served, for one
+    thread, instead of 40 threads of FastAPI's pool contending for the lock and the GIL while
+    they hold it. On PostgreSQL this is the database thread pool.
+    """
+    loop = asyncio.get_running_loop()
+    pool: concurrent.futures.ThreadPoolExecutor = request.app.state.db_writer
+    return await loop.run_in_executor(pool, functools.partial(fn, *args, **kwargs))
+
+
 async def require_caller(
     request: Request,
     store: StoreDep,

@@ -156,6 +156,11 @@ def create_app(
     app.state.db_threads = concurrent.futures.ThreadPoolExecutor(
         DB_READ_THREADS, thread_name_prefix="tinker-rest-db"
     )
+    app.state.db_writer = (
+        concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="tinker-rest-db-writer")
+        if store.engine.dialect.name == "sqlite"
+        else app.state.db_threads
+    )
     for router in ROUTERS:
         app.include_router(router)
 

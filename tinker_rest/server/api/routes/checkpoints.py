@@ -20,6 +20,7 @@ from tinker_rest.server.api.deps import (
     Limit,
     Offset,
     StoreDep,
+    in_db_writer,
     json_body,
 )
 from tinker_rest.server.errors import Unavailable
@@ -44,19 +45,31 @@ def list_checkpoints(caller: CallerDep, store: StoreDep, training_run_id: str) -
 
 
 @router.delete(CHECKPOINT, status_code=204, response_class=Response)
-def delete_checkpoint(
-    caller: CallerDep, store: StoreDep, path: CheckpointPathDep, idempotent: IdempotencyDep
+async def delete_checkpoint(
+    request: Request,
+    caller: CallerDep,
+    store: StoreDep,
+    path: CheckpointPathDep,
+    idempotent: IdempotencyDep,
 ) -> Response:
     """Delete an owned checkpoint and its files.
     ``DELETE /api/v1/training_runs/{training_run_id}/checkpoints/{kind}/{name}``"""
-    store.delete_checkpoint(caller, path.training_run_id, path.kind, path.name, idempotent)
+    await in_db_writer(
+        request,
+        store.delete_checkpoint,
+        caller,
+        path.training_run_id,
+        path.kind,
+        path.name,
+        idempotent,
+    )
     return Response(status_code=204)
 
 
 @router.api_route(
     CHECKPOINT + "/publish", methods=["POST", "DELETE"], status_code=204, response_class=Response
 )
-def set_checkpoint_public(
+async def set_checkpoint_public(
     request: Request,
     caller: CallerDep,
     store: StoreDep,
@@ -68,12 +81,22 @@ def set_checkpoint_public(
     ``POST``/``DELETE /api/v1/training_runs/{training_run_id}/checkpoints/{kind}/{name}/publish``
     """
     public = request.method == "POST"
-    store.set_public(caller, path.training_run_id, path.kind, path.name, public, idempotent)
+    await in_db_writer(
+        request,
+        store.set_public,
+        caller,
+        path.training_run_id,
+        path.kind,
+        path.name,
+        public,
+        idempotent,
+    )
     return Response(status_code=204)
 
 
 @router.put(CHECKPOINT + "/ttl", status_code=204, response_class=Response)
-def set_checkpoint_ttl(
+async def set_checkpoint_ttl(
+    request: Request,
     caller: CallerDep,
     store: StoreDep,
     path: CheckpointPathDep,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import tinker_rest_models as m
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Request, Response
 
 from tinker_rest.server.api.deps import (
     AccessScopeQuery,
@@ -13,6 +13,7 @@ from tinker_rest.server.api.deps import (
     IdempotencyDep,
     ScopedPageDep,
     StoreDep,
+    in_db_writer,
     json_body,
 )
 
@@ -44,7 +45,8 @@ def get_session(
 
 
 @router.put("/{session_id}/project", status_code=204, response_class=Response)
-def assign_session_project(
+async def assign_session_project(
+    request: Request,
     caller: CallerDep,
     store: StoreDep,
     session_id: str,
@@ -53,5 +55,7 @@ def assign_session_project(
 ) -> Response:
     """Move an owned session into a project.
     ``PUT /api/v1/sessions/{session_id}/project``"""
-    store.assign_session_project(caller, session_id, body.project_id, idempotent)
+    await in_db_writer(
+        request, store.assign_session_project, caller, session_id, body.project_id, idempotent
+    )
     return Response(status_code=204)
