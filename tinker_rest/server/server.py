@@ -31,6 +31,7 @@ import uvicorn
 from tinker_rest.server import migrate
 from tinker_rest.server.archives import ArchiveBuilder
 from tinker_rest.server.db import make_engine
+from tinker_rest.server.demo import DemoData, seed_demo
 from tinker_rest.server.protocol import (
     HEADER_TIMEOUT_SECONDS,
     MAX_HEADER_BYTES,
@@ -41,8 +42,6 @@ from tinker_rest.server.store import Store
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
-
-    from tinker_rest.server.demo import DemoData
 
 DEFAULT_DB = Path("tinker-rest-data") / "tinker.db"
 ENV_DATABASE_URL = "TINKER_REST_DATABASE_URL"
@@ -393,9 +392,7 @@ class TinkerServer:
     def seed_demo(self) -> DemoData:
         """Add the demo data set (``--demo``): an organization, two users, a project, sessions,
         runs, samplers and checkpoints with files of a few MB, one of them published."""
-        from tinker_rest.server.demo import seed_demo
-
-        return seed_demo(self)
+        return seed_demo(self.store)
 
     @property
     def archive_builds(self) -> int:

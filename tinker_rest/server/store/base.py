@@ -290,10 +290,10 @@ class StoreBase:
         return row[0], row[1]
 
     def _visible_checkpoint(
-        self, s: DbSession, caller: Caller, run_id: str, kind: str, name: str, scope: str
+        self, s: DbSession, caller: Caller, path: TinkerPath, scope: str
     ) -> tuple[db.Checkpoint, db.TrainingRun, db.Session]:
-        run, session = self._visible_run(s, caller, run_id, scope)
-        ckpt = self._checkpoint_of(s, run.id, kind, name)
+        run, session = self._visible_run(s, caller, path.training_run_id, scope)
+        ckpt = self._checkpoint_of(s, run.id, path.kind, path.name)
         if ckpt is None:
             raise NotFound("Checkpoint not found")
         return ckpt, run, session
@@ -312,10 +312,8 @@ class StoreBase:
             )
         ).scalar_one_or_none()
 
-    def _owned_checkpoint(
-        self, s: DbSession, caller: Caller, run_id: str, kind: str, name: str
-    ) -> db.Checkpoint:
-        ckpt, _, _ = self._visible_checkpoint(s, caller, run_id, kind, name, "owned")
+    def _owned_checkpoint(self, s: DbSession, caller: Caller, path: TinkerPath) -> db.Checkpoint:
+        ckpt, _, _ = self._visible_checkpoint(s, caller, path, "owned")
         return ckpt
 
     def _drop_checkpoint(self, s: DbSession, ckpt: db.Checkpoint) -> list[Path]:

@@ -163,9 +163,7 @@ class CheckpointStore(StoreBase):
     def set_public(
         self,
         caller: Caller,
-        run_id: str,
-        kind: str,
-        name: str,
+        path: TinkerPath,
         public: bool,
         idempotent: IdempotentRequest | None = None,
     ) -> None:
@@ -174,7 +172,7 @@ class CheckpointStore(StoreBase):
         ``POST`` / ``DELETE /api/v1/training_runs/{run}/checkpoints/{kind}/{name}/publish``
         """
         with self.write(idempotent) as s:
-            ckpt = self._owned_checkpoint(s, caller, run_id, kind, name)
+            ckpt = self._owned_checkpoint(s, caller, path)
             if ckpt.public == public:
                 state = "public" if public else "private"
                 raise Conflict(f"Checkpoint is already {state}")
@@ -186,9 +184,7 @@ class CheckpointStore(StoreBase):
     def set_ttl(
         self,
         caller: Caller,
-        run_id: str,
-        kind: str,
-        name: str,
+        path: TinkerPath,
         ttl_seconds: int | None,
         idempotent: IdempotentRequest | None = None,
     ) -> None:
@@ -199,7 +195,7 @@ class CheckpointStore(StoreBase):
         if ttl_seconds is not None and not TTL_MIN <= ttl_seconds <= TTL_MAX:
             raise BadRequest(f"ttl_seconds: must be between {TTL_MIN} and {TTL_MAX}, or null")
         with self.write(idempotent) as s:
-            ckpt = self._owned_checkpoint(s, caller, run_id, kind, name)
+            ckpt = self._owned_checkpoint(s, caller, path)
             ckpt.expires_at = (
                 None if ttl_seconds is None else db.utcnow() + dt.timedelta(seconds=ttl_seconds)
             )
@@ -210,9 +206,7 @@ class CheckpointStore(StoreBase):
     def delete_checkpoint(
         self,
         caller: Caller,
-        run_id: str,
-        kind: str,
-        name: str,
+        path: TinkerPath,
         idempotent: IdempotentRequest | None = None,
     ) -> None:
         """Delete an owned checkpoint, its archive and its files.
@@ -220,7 +214,7 @@ class CheckpointStore(StoreBase):
         ``DELETE /api/v1/training_runs/{run}/checkpoints/{kind}/{name}``
         """
         with self.write(idempotent) as s:
-            ckpt = self._owned_checkpoint(s, caller, run_id, kind, name)
+            ckpt = self._owned_checkpoint(s, caller, path)
             doomed = self._drop_checkpoint(s, ckpt)
             self._audit_checkpoint(s, caller, "checkpoint_delete", ckpt)
         _remove_paths(doomed)
@@ -249,13 +243,11 @@ class CheckpointStore(StoreBase):
                 "optimizer_config": {"type": run.optimizer},
             }
 
-    def checkpoint_files(
-        self, caller: Caller, run_id: str, kind: str, name: str
-    ) -> CheckpointFiles:
+    def checkpoint_files(self, caller: Caller, path: TinkerPath) -> CheckpointFiles:
         """Where an accessible checkpoint's files are, for its archive.
 
         ``GET /api/v1/training_runs/{run}/checkpoints/{kind}/{name}/archive``
         """
         with self.transaction() as s:
-            ckpt, _, _ = self._visible_checkpoint(s, caller, run_id, kind, name, "accessible")
+            ckpt, _, _ = self._visible_checkpoint(s, caller, path, "accessible")
             return CheckpointFiles(ckpt.id, tinker_path_of(ckpt), self.blob_dir / ckpt.blob_id)

@@ -54,15 +54,7 @@ async def delete_checkpoint(
 ) -> Response:
     """Delete an owned checkpoint and its files.
     ``DELETE /api/v1/training_runs/{training_run_id}/checkpoints/{kind}/{name}``"""
-    await in_db_writer(
-        request,
-        store.delete_checkpoint,
-        caller,
-        path.training_run_id,
-        path.kind,
-        path.name,
-        idempotent,
-    )
+    await in_db_writer(request, store.delete_checkpoint, caller, path, idempotent)
     return Response(status_code=204)
 
 
@@ -81,16 +73,7 @@ async def set_checkpoint_public(
     ``POST``/``DELETE /api/v1/training_runs/{training_run_id}/checkpoints/{kind}/{name}/publish``
     """
     public = request.method == "POST"
-    await in_db_writer(
-        request,
-        store.set_public,
-        caller,
-        path.training_run_id,
-        path.kind,
-        path.name,
-        public,
-        idempotent,
-    )
+    await in_db_writer(request, store.set_public, caller, path, public, idempotent)
     return Response(status_code=204)
 
 
@@ -105,7 +88,7 @@ async def set_checkpoint_ttl(
 ) -> Response:
     """Set or remove an owned checkpoint's expiry.
     ``PUT /api/v1/training_runs/{training_run_id}/checkpoints/{kind}/{name}/ttl``"""
-    store.set_ttl(caller, path.training_run_id, path.kind, path.name, body.ttl_seconds, idempotent)
+    await in_db_writer(request, store.set_ttl, caller, path, body.ttl_seconds, idempotent)
     return Response(status_code=204)
 
 
@@ -119,7 +102,7 @@ def get_checkpoint_archive_url(
     The URL starts with the configured public base URL (``--public-url``), else the address
     the server is bound to; never with the request's ``Host``, which the client controls.
     """
-    files = store.checkpoint_files(caller, path.training_run_id, path.kind, path.name)
+    files = store.checkpoint_files(caller, path)
     built = request.app.state.builder.request(files)
     if built is None:
         raise Unavailable("The archive is being built")
