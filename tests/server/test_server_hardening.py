@@ -235,3 +235,12 @@ def test_a_locked_database_answers_503_soon(env: Env) -> None:
         blocker.close()
     with env.client(env.alice_key) as c:
         assert c.post(_ckpt(env) + "/publish").status_code == 204
+
+
+def test_oversized_headers_are_refused(env: Env) -> None:
+    # 64 KiB of a header that never ends: past the 16 KiB bound on an unfinished request head,
+    # the server answers 400 and closes instead of buffering more.
+    head = b"GET /api/v1/healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (64 << 10)
+    answer = _raw(env, head)
+    assert answer.startswith(b"HTTP/1.1 4"), answer[:100]
+    assert httpx.get(env.base_url + "/api/v1/healthz").status_code == 200
