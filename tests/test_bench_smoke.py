@@ -22,6 +22,7 @@ FIGURES = {
     "deep_page",
     "download",
     "server",
+    "write_tail",
 }
 
 

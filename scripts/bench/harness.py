@@ -514,7 +514,7 @@ def detail(f: dict[str, Any]) -> str:
         )
     if k == "server":
         return f"{f['ours_per_s']['median']:.0f}/s vs {f['baseline_per_s']['median']:.0f}/s"
-    return ""
+    return str(f.get("text", ""))
 
 
 def table(figures: list[dict[str, Any]]) -> str:
@@ -605,6 +605,9 @@ def main(argv: list[str] | None = None) -> int:
             figures.append(bench_import(plan))
         if "reference" in parts:
             figures += bench_reference(plan, Path(tmp))
+            from bench import mix  # the write tail under a 70/30 read/write mix
+
+            figures.append(mix.bench_mix(Path(tmp), seconds=3 if args.smoke else 60))
     order = [
         "sequential_latency",
         "concurrent_throughput",
@@ -616,6 +619,7 @@ def main(argv: list[str] | None = None) -> int:
         "deep_page",
         "download",
         "server",
+        "write_tail",
     ]
     main_figures = sorted(
         (f for f in figures if "design" not in f), key=lambda f: order.index(f["key"])

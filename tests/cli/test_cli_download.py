@@ -898,15 +898,22 @@ class SlowRelay:
         self.listener.close()
 
 
-def test_sigint_keeps_the_part_and_a_second_process_resumes_it(env: object, tmp_path: Path) -> None:
+def test_sigint_keeps_the_part_and_a_second_process_resumes_it(tmp_path: Path) -> None:
     from tinker_rest.server import TinkerServer
 
-    server: TinkerServer = env.server  # type: ignore[attr-defined]
-    run_id: str = env.run_a  # type: ignore[attr-defined]
+    # A server of its own whose signed URLs point at the relay too (they name the configured
+    # public URL, never the Host header), so the archive's bytes go through it.
+    relay = SlowRelay(0)
+    server = TinkerServer(str(tmp_path / "tinker.db"), public_url=f"http://127.0.0.1:{relay.port}")
+    org = server.add_organization("acme")
+    user = server.add_user("alice@example.com", organization_id=org)
+    key = server.add_api_key(user)
+    run_id = server.add_training_run(server.add_session(user), base_model="Qwen/Qwen3-8B")
     files = {"adapter_model.safetensors": os.urandom(3 << 20), "adapter_config.json": b"{}"}
     path = server.add_checkpoint(run_id, "weights", "big", files=files)
-    port = int(env.base_url.rsplit(":", 1)[1])  # type: ignore[attr-defined]
-    relay = SlowRelay(port)
+    running = server.run_in_background(host="127.0.0.1", port=0)
+    relay.upstream = int(running.base_url.rsplit(":", 1)[1])
+    out = tmp_path / "out"
     command = [
         sys.executable,
         "-m",
@@ -914,20 +921,20 @@ def test_sigint_keeps_the_part_and_a_second_process_resumes_it(env: object, tmp_
         "--base-url",
         f"http://127.0.0.1:{relay.port}",
         "--api-key",
-        env.alice_key,  # type: ignore[attr-defined]
+        key,
         "checkpoint",
         "download",
         path,
         "-o",
-        str(tmp_path),
+        str(out),
     ]
     try:
         first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        part = next(tmp_path.glob("*.part"), None)
+        part = next(out.glob("*.part"), None)
         deadline = time.monotonic() + 60
         while (part is None or part.stat().st_size < (1 << 20)) and time.monotonic() < deadline:
             time.sleep(0.05)
-            part = next(tmp_path.glob("*.part"), None)
+            part = next(out.glob("*.part"), None)
         assert part is not None, "the download never started"
         first.send_signal(signal.SIGINT)
         _, err = first.communicate(timeout=30)
@@ -941,7 +948,9 @@ def test_sigint_keeps_the_part_and_a_second_process_resumes_it(env: object, tmp_
         assert "resuming at byte" in second.stderr
     finally:
         relay.close()
-    target = tmp_path / part.name.removesuffix(".part")
+        running.stop()
+        server.close()
+    target = out / part.name.removesuffix(".part")
     assert tree(target) == files
     assert relay.ranges == [f"bytes={kept}-"]  # the second process asked only for the rest
-    assert sorted(p.name for p in tmp_path.iterdir()) == [target.name]
+    assert sorted(p.name for p in out.iterdir()) == [target.name]

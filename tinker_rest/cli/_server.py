@@ -5,7 +5,7 @@ This module imports only click, and it lives in the CLI package rather than in
 ``--help`` of every command works without the ``server`` extra; the server stack is imported
 when a command runs, and its absence is then an error saying which extra to install.
 
-    tinker-rest serve [--host 127.0.0.1] [--port 8000] [--db PATH] [--demo]
+    tinker-rest serve [--host 127.0.0.1] [--port 8000] [--db PATH] [--demo] [--public-url URL]
     tinker-rest admin create-org NAME --db PATH
     tinker-rest admin create-user EMAIL --org ORG_ID [--role member|admin] --db PATH
     tinker-rest admin create-key USER --db PATH          (USER: a user id or an email)
@@ -50,7 +50,7 @@ db_option = click.option(
 
 
 @contextmanager
-def _opened(database: str) -> Iterator[TinkerServer]:
+def _opened(database: str, public_url: str | None = None) -> Iterator[TinkerServer]:
     """The server over ``database``, closed afterwards; a store error is a one-line error."""
     try:
         from tinker_rest.server.server import TinkerServer
@@ -60,7 +60,7 @@ def _opened(database: str) -> Iterator[TinkerServer]:
             f"this command runs the reference server, which is not installed ({exc})",
             "install the 'server' extra: pip install 'tinker-rest[server]'.",
         ) from None
-    server = TinkerServer(database)
+    server = TinkerServer(database, public_url=public_url)
     try:
         yield server
     except StoreError as exc:
@@ -76,14 +76,21 @@ def _opened(database: str) -> Iterator[TinkerServer]:
 @click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
 @db_option
 @click.option("--demo", is_flag=True, help="Seed demo data into an empty database.")
-def serve(host: str, port: int, database: str, demo: bool) -> None:
+@click.option(
+    "--public-url",
+    default=None,
+    metavar="URL",
+    help="Base of signed download URLs as clients reach the server "
+    "(default: http://HOST:PORT as bound).",
+)
+def serve(host: str, port: int, database: str, demo: bool, public_url: str | None) -> None:
     """Run the local Tinker-compatible reference server (needs the 'server' extra).
 
     \b
     Example:
       tinker-rest serve --demo --db demo-data/tinker.db
     """
-    with _opened(database) as server:
+    with _opened(database, public_url) as server:
         if demo and server.store.is_empty():
             data = server.seed_demo()
             click.echo("Seeded demo data. These API keys are shown only once:")

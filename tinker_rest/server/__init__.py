@@ -7,12 +7,16 @@ retries and an audit log. Needs the ``server`` extra: ``pip install 'tinker-rest
 Layout:
 
 - :mod:`~tinker_rest.server.server`: :class:`TinkerServer`, the Python API (add data, run).
-- :mod:`~tinker_rest.server.app`: the FastAPI routes, error handling, spec and docs.
-- :mod:`~tinker_rest.server.store`: the domain service and its access rules.
+- :mod:`~tinker_rest.server.api`: the HTTP layer: ``main.py`` (the app, error handlers,
+  limits), ``deps.py`` (typed dependencies), ``routes/<tag>.py`` (one router per spec tag).
+- :mod:`~tinker_rest.server.store`: the domain service and its access rules, one module per
+  resource over ``store/base.py``.
+- :mod:`~tinker_rest.server.errors`: the one error type. :mod:`~tinker_rest.server.idempotency`:
+  idempotent writes and replays.
 - :mod:`~tinker_rest.server.db`, :mod:`~tinker_rest.server.migrate` and ``migrations/``: the
   schema and its Alembic migrations, run at start.
-- :mod:`~tinker_rest.server.archives`, :mod:`~tinker_rest.server.signing`: archive builds,
-  byte ranges and signed URLs. :mod:`~tinker_rest.server.idempotency`: replayed responses.
+- :mod:`~tinker_rest.server.archives`, :mod:`~tinker_rest.server.signing`: archive builds and
+  signed URLs. :mod:`~tinker_rest.server.protocol`: the request-header deadline.
 - :mod:`~tinker_rest.server.demo`: the ``--demo`` data. :mod:`~tinker_rest.server.cli`:
   ``tinker-rest serve`` and ``tinker-rest admin``.
 

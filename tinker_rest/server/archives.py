@@ -6,8 +6,8 @@ waits a short while for it. A build that is still running then answers 503 with 
 Builds write an uncompressed tar to a temporary name and rename it into place, so a crash never
 leaves a half archive that looks finished.
 
-``GET``/``HEAD /api/v1/storage/archives/{archive_id}`` streams the file from disk in chunks
-with :func:`iter_file` and supports one ``Range`` (:func:`parse_range`).
+``GET``/``HEAD /api/v1/storage/archives/{archive_id}`` serves the file with Starlette's
+``FileResponse`` (``api/routes/storage.py``), which does HEAD and ``Range``.
 """
 
 from __future__ import annotations
@@ -17,17 +17,13 @@ import os
 import secrets
 import tarfile
 import threading
-from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
-from pathlib import Path
 
 from tinker_rest.server.store import CheckpointFiles, Store
 
 log = logging.getLogger("tinker_rest.server")
-
-CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -107,54 +103,3 @@ class ArchiveBuilder:
     def close(self) -> None:
         """Wait for running builds and stop the worker threads."""
         self._pool.shutdown(wait=True, cancel_futures=True)
-
-
-def parse_range(header: str | None, size: int) -> tuple[int, int] | str | None:
-    """The inclusive byte range a ``Range`` header asks for.
-
-    Returns None to serve the whole file (no header, or one this server ignores, as RFC 9110
-    allows: other units, several ranges, bad syntax), ``"unsatisfiable"`` for a range outside
-    the file, or ``(first, last)``.
-    """
-    if header is None:
-        return None
-    unit, _, spec = header.strip().partition("=")
-    if unit.strip().lower() != "bytes" or "," in spec:
-        return None
-    first_text, dash, last_text = spec.strip().partition("-")
-    first_text, last_text = first_text.strip(), last_text.strip()
-    if (
-        not dash
-        or not (first_text.isdigit() or first_text == "")
-        or not (last_text.isdigit() or last_text == "")
-    ):
-        return None
-    if not first_text.isascii() or not last_text.isascii():
-        return None
-    if first_text == "":
-        if last_text == "":
-            return None
-        suffix = int(last_text)
-        if suffix == 0:
-            return "unsatisfiable"
-        return max(size - suffix, 0), size - 1
-    first = int(first_text)
-    if last_text and int(last_text) < first:
-        return None
-    if first >= size:
-        return "unsatisfiable"
-    last = int(last_text) if last_text else size - 1
-    return first, min(last, size - 1)
-
-
-def iter_file(path: Path, first: int, length: int) -> Iterator[bytes]:
-    """Yield ``length`` bytes of a file from ``first`` in 1 MiB chunks, never all at once."""
-    with path.open("rb") as fh:
-        fh.seek(first)
-        remaining = length
-        while remaining > 0:
-            chunk = fh.read(min(CHUNK, remaining))
-            if not chunk:
-                break
-            remaining -= len(chunk)
-            yield chunk

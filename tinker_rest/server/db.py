@@ -242,8 +242,10 @@ class IdempotentResponse(Base):
     __tablename__ = "idempotent_responses"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    # SHA-256 over the caller's key, the method, the path and the idempotency key.
+    # SHA-256 over the user and the idempotency key: one record per key of each user.
     request_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # SHA-256 over the method, the path and the body of the request the key was first used for.
+    fingerprint: Mapped[str] = mapped_column(String(64))
     status_code: Mapped[int] = mapped_column(Integer)
     content_type: Mapped[str | None] = mapped_column(String(255), nullable=True)
     body: Mapped[bytes] = mapped_column(LargeBinary)
@@ -257,12 +259,18 @@ class IdempotentResponse(Base):
 SQLITE_POOL_SIZE = 40
 
 
+# How long a SQLite statement waits for another writer's lock before it fails with "database is
+# locked" (which the API answers with 503 and Retry-After): a few seconds, well inside a
+# client's 30-second timeout, so a stuck writer turns into a retry instead of a hung request.
+SQLITE_BUSY_TIMEOUT_SECONDS = 5.0
+
+
 def make_engine(url: str) -> Engine:
     """Create an engine; SQLite gets WAL, foreign keys, full sync and a busy timeout."""
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
-            connect_args={"check_same_thread": False, "timeout": 30},
+            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_SECONDS},
             pool_size=SQLITE_POOL_SIZE,
         )
 

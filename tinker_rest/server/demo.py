@@ -11,10 +11,8 @@ import datetime as dt
 import json
 import random
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from tinker_rest.server.server import TinkerServer
+from tinker_rest.server.store import Store
 
 MB = 1 << 20
 
@@ -42,30 +40,34 @@ def _weights(rng: random.Random, size: int) -> bytes:
     return rng.randbytes(size)
 
 
-def seed_demo(server: TinkerServer) -> DemoData:
-    """Add the demo data set to ``server`` and return its keys and ids."""
+def seed_demo(store: Store) -> DemoData:
+    """Add the demo data set through ``store`` and return its keys and ids.
+
+    It depends on the store only, so that ``server.py`` imports this module and not the
+    other way round.
+    """
     rng = random.Random(20260115)
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-    org = server.add_organization("Demo Lab")
+    org = store.add_organization("Demo Lab")
     alice_email, bob_email = "alice@example.com", "bob@example.com"
-    alice = server.add_user(alice_email, organization_id=org, role="admin")
-    bob = server.add_user(bob_email, organization_id=org, role="member")
-    admin_key, member_key = server.add_api_key(alice), server.add_api_key(bob)
-    project = server.add_project("research", organization_id=org, members=[alice, bob])
+    alice = store.add_user(alice_email, organization_id=org, role="admin")
+    bob = store.add_user(bob_email, organization_id=org, role="member")
+    admin_key, member_key = store.add_api_key(alice), store.add_api_key(bob)
+    project = store.add_project("research", organization_id=org, members=[alice, bob])
 
-    sweep = server.add_session(
+    sweep = store.add_session(
         alice,
         display_name="baseline sweep",
         user_metadata={"team": "research"},
         created_at=now - dt.timedelta(days=2),
     )
-    shared = server.add_session(
+    shared = store.add_session(
         alice,
         project_id=project,
         display_name="shared experiments",
         created_at=now - dt.timedelta(days=1),
     )
-    bobs = server.add_session(bob, display_name="bob's scratch", created_at=now)
+    bobs = store.add_session(bob, display_name="bob's scratch", created_at=now)
 
     config = json.dumps({"r": 32, "lora_alpha": 32, "base_model": "Qwen/Qwen3-8B"}).encode()
     runs: list[str] = []
@@ -78,7 +80,7 @@ def seed_demo(server: TinkerServer) -> DemoData:
             (bobs, "Qwen/Qwen3-30B-A3B", None),
         ]
     ):
-        run = server.add_training_run(
+        run = store.add_training_run(
             session,
             base_model=base_model,
             lora_rank=rank,
@@ -88,7 +90,7 @@ def seed_demo(server: TinkerServer) -> DemoData:
         start = now - dt.timedelta(hours=12 - index)
         for step in (1, 2):
             paths.append(
-                server.add_checkpoint(
+                store.add_checkpoint(
                     run,
                     "weights",
                     f"{step:04d}",
@@ -101,7 +103,7 @@ def seed_demo(server: TinkerServer) -> DemoData:
                 )
             )
         paths.append(
-            server.add_checkpoint(
+            store.add_checkpoint(
                 run,
                 "sampler_weights",
                 "final",
@@ -115,8 +117,8 @@ def seed_demo(server: TinkerServer) -> DemoData:
             )
         )
     samplers = [
-        server.add_sampler(sweep, base_model="Qwen/Qwen3-8B", model_path=paths[2]),
-        server.add_sampler(bobs, base_model="Qwen/Qwen3-30B-A3B"),
+        store.add_sampler(sweep, base_model="Qwen/Qwen3-8B", model_path=paths[2]),
+        store.add_sampler(bobs, base_model="Qwen/Qwen3-30B-A3B"),
     ]
     return DemoData(
         organization_id=org,

@@ -1,132 +1,73 @@
-"""Replaying the first response to a repeated ``X-Idempotency-Key`` (ASGI middleware).
+"""Idempotent writes: what a request with ``X-Idempotency-Key`` is, and how it is replayed.
 
-A non-GET request with an idempotency key seen in the last 24 hours, from the same API key, for
-the same method, path and body, gets the stored first response instead of acting twice: a retried
-publish after a lost response answers 204 again, not 409. Requests with the same key run one at a
-time. A different body under the same key is a different request (a retry resends the same
-body), so a reused key never answers for a request it did not see. Responses that say nothing
-about the request's effect (401, 5xx) are not stored, so a retry after them acts normally.
-Stored responses expire with the periodic sweep.
+A write that carries ``X-Idempotency-Key`` records its response in the same database
+transaction as the change it makes (:meth:`Store.write`), so a crash keeps both or neither: a
+retry then replays the recorded response, never applies the change twice, and never turns
+into a false 409.
+
+- The key belongs to the authenticated user who first used it. The caller is authenticated
+  before anything is looked up, so a revoked or unknown API key gets a 401, never a replay.
+- The record holds a fingerprint of the request (method, path, body). The same key with a
+  different request is a 422 that says so; the second request does not run.
+- Records are kept 24 hours; the periodic sweep deletes older ones.
+- Operations that change nothing (``weights_info``, telemetry, client config) record nothing:
+  running them again gives the same answer, and recording would add a database write to each.
+- A write that fails (4xx, 5xx) rolls back with its record, so a retry runs it again.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import json
-import weakref
+from dataclasses import dataclass
 
-from starlette.concurrency import run_in_threadpool
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.responses import Response
 
-from tinker_rest.server.store import Store, hash_api_key
-
-HEADER = b"x-idempotency-key"
-MAX_STORED_BODY = 1 << 20
+HEADER = "X-Idempotency-Key"
+MAX_KEY_LENGTH = 255
 
 
-class IdempotencyMiddleware:
-    """Stores and replays responses to requests carrying ``X-Idempotency-Key``."""
+@dataclass(frozen=True)
+class IdempotentRequest:
+    """A write carrying ``X-Idempotency-Key``: whose key it is, and what the request was."""
 
-    def __init__(self, app: ASGIApp, store: Store) -> None:
-        self.app = app
-        self.store = store
-        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+    user_id: str
+    key: str
+    fingerprint: str
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
-            await self.app(scope, receive, send)
-            return
-        headers = dict(scope.get("headers", []))
-        raw_key = headers.get(HEADER)
-        if raw_key is None:
-            await self.app(scope, receive, send)
-            return
-        key = raw_key.decode("latin-1")
-        if not 1 <= len(key) <= 255:
-            await _send_json(
-                send, 400, {"detail": "X-Idempotency-Key: must be 1 to 255 characters"}
-            )
-            return
-        api_key = headers.get(b"x-api-key", b"").decode("latin-1")
-        body = await _read_body(receive)
-        receive = _replay_body(body)
-        parts = [hash_api_key(api_key), scope["method"], scope["path"], key]
-        fingerprint = "\n".join(parts).encode("utf-8", "surrogateescape")
-        request_hash = hashlib.sha256(
-            fingerprint + b"\n" + hashlib.sha256(body).digest()
-        ).hexdigest()
-        lock = self._locks.get(request_hash)
-        if lock is None:
-            lock = asyncio.Lock()
-            self._locks[request_hash] = lock
-        async with lock:
-            stored = await run_in_threadpool(self.store.stored_response, request_hash)
-            if stored is not None:
-                old_status, old_type, old_body = stored
-                extra = [(b"idempotent-replayed", b"true")]
-                if old_type:
-                    extra.append((b"content-type", old_type.encode("latin-1")))
-                await _send(send, old_status, old_body, extra)
-                return
-            status: int | None = None
-            content_type: str | None = None
-            chunks: list[bytes] = []
-            size = 0
+    @classmethod
+    def of(cls, user_id: str, key: str, method: str, path: str, body: bytes) -> IdempotentRequest:
+        """The request ``method path`` with ``body`` under the idempotency key ``key``."""
+        digest = hashlib.sha256(f"{method}\n{path}\n".encode("utf-8", "surrogateescape"))
+        digest.update(hashlib.sha256(body).digest())
+        return cls(user_id, key, digest.hexdigest())
 
-            async def capture(message: Message) -> None:
-                nonlocal size, status, content_type
-                if message["type"] == "http.response.start":
-                    status = int(message["status"])
-                    for name, value in message.get("headers", []):
-                        if name.lower() == b"content-type":
-                            content_type = value.decode("latin-1")
-                elif message["type"] == "http.response.body":
-                    body = message.get("body", b"")
-                    size += len(body)
-                    if size <= MAX_STORED_BODY:
-                        chunks.append(body)
-                await send(message)
-
-            await self.app(scope, receive, capture)
-            if status is not None and status != 401 and status < 500 and size <= MAX_STORED_BODY:
-                await run_in_threadpool(
-                    self.store.store_response, request_hash, status, content_type, b"".join(chunks)
-                )
+    @property
+    def record_id(self) -> str:
+        """The SHA-256 hex of the user and the key: one record per key of each user."""
+        text = f"{self.user_id}\n{self.key}".encode("utf-8", "surrogateescape")
+        return hashlib.sha256(text).hexdigest()
 
 
-async def _read_body(receive: Receive) -> bytes:
-    chunks = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
+@dataclass(frozen=True)
+class StoredResponse:
+    """The response recorded for an idempotency key."""
+
+    status_code: int
+    content_type: str | None
+    body: bytes
+
+    def replay(self) -> Response:
+        """The recorded response again, marked ``Idempotent-Replayed: true``."""
+        headers = {"Idempotent-Replayed": "true"}
+        if self.content_type:
+            headers["Content-Type"] = self.content_type
+        empty = self.status_code in (204, 304)
+        return Response(b"" if empty else self.body, self.status_code, headers)
 
 
-def _replay_body(body: bytes) -> Receive:
-    sent = False
+class Replay(Exception):
+    """Raised to answer with a recorded response instead of running the request."""
 
-    async def receive() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return {"type": "http.disconnect"}
-
-    return receive
-
-
-async def _send(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
-    if status not in (204, 304):
-        headers = [*headers, (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": b"" if status in (204, 304) else body})
-
-
-async def _send_json(send: Send, status: int, payload: dict[str, str]) -> None:
-    body = json.dumps(payload).encode()
-    await _send(send, status, body, [(b"content-type", b"application/json")])
+    def __init__(self, stored: StoredResponse) -> None:
+        super().__init__(stored.status_code)
+        self.stored = stored

@@ -32,16 +32,22 @@ from sqlalchemy import func, select
 from tinker_rest.server import db, migrate
 from tinker_rest.server.archives import ArchiveBuilder
 from tinker_rest.server.db import make_engine
+from tinker_rest.server.demo import DemoData, seed_demo
+from tinker_rest.server.protocol import (
+    HEADER_TIMEOUT_SECONDS,
+    MAX_HEADER_BYTES,
+    header_deadline_protocol,
+)
 from tinker_rest.server.signing import UrlSigner, load_or_create_secret
 from tinker_rest.server.store import Store
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from tinker_rest.server.demo import DemoData
-
 DEFAULT_DB = Path("tinker-rest-data") / "tinker.db"
 ENV_DATABASE_URL = "TINKER_REST_DATABASE_URL"
+# How long an idle keep-alive connection stays open between requests.
+KEEP_ALIVE_SECONDS = 5
 
 
 def default_database() -> str:
@@ -124,6 +130,11 @@ class TinkerServer:
         archive_url_ttl: how long signed download URLs stay valid, in seconds (15 minutes).
         sweep_interval: seconds between expiry sweeps while serving.
         archive_wait: how long an archive request waits for a build before answering 503.
+        public_url: the base of signed download URLs as clients reach the server
+            (``https://tinker.example``); by default the address it is bound to. Never taken
+            from a request's ``Host``.
+        header_timeout: seconds a connection may take to send a request's headers before it
+            is closed (a slow-headers client cannot hold connections forever).
     """
 
     def __init__(
@@ -134,6 +145,8 @@ class TinkerServer:
         archive_url_ttl: int = 900,
         sweep_interval: float = 60.0,
         archive_wait: float = 2.0,
+        public_url: str | None = None,
+        header_timeout: float = HEADER_TIMEOUT_SECONDS,
     ) -> None:
         url, sqlite_file = resolve_database(database)
         if data_dir is not None:
@@ -151,6 +164,8 @@ class TinkerServer:
         self.store = Store(self.engine, self.data_dir)
         self.signer = UrlSigner(load_or_create_secret(self.data_dir / "secret"))
         self.archive_url_ttl = archive_url_ttl
+        self.public_url = public_url
+        self.header_timeout = header_timeout
         self.sweep_interval = sweep_interval
         self.builder = ArchiveBuilder(self.store, wait_seconds=archive_wait)
         self._app: FastAPI | None = None
@@ -164,10 +179,14 @@ class TinkerServer:
     def app(self) -> FastAPI:
         """The ASGI application (built on first use)."""
         if self._app is None:
-            from tinker_rest.server.app import create_app
+            from tinker_rest.server.api.main import create_app
 
             self._app = create_app(
-                self.store, self.builder, self.signer, archive_url_ttl=self.archive_url_ttl
+                self.store,
+                self.builder,
+                self.signer,
+                archive_url_ttl=self.archive_url_ttl,
+                public_url=self.public_url,
             )
         return self._app
 
@@ -195,7 +214,15 @@ class TinkerServer:
 
     def _uvicorn(self, host: str, port: int) -> uvicorn.Server:
         config = uvicorn.Config(
-            self.app, host=host, port=port, log_level="warning", lifespan="off", access_log=False
+            self.app,
+            host=host,
+            port=port,
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
+            http=header_deadline_protocol(self.header_timeout),
+            h11_max_incomplete_event_size=MAX_HEADER_BYTES,
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
         )
         return uvicorn.Server(config)
 
@@ -232,6 +259,7 @@ class TinkerServer:
         self._stop_sweeper()
         self.builder.close()
         if self._app is not None:
+            self._app.state.db_writer.shutdown(wait=True)
             self._app.state.db_threads.shutdown(wait=True)
         self.engine.dispose()
 
@@ -420,9 +448,7 @@ class TinkerServer:
     def seed_demo(self) -> DemoData:
         """Add the demo data set (``--demo``): an organization, two users, a project, sessions,
         runs, samplers and checkpoints with files of a few MB, one of them published."""
-        from tinker_rest.server.demo import seed_demo
-
-        return seed_demo(self)
+        return seed_demo(self.store)
 
     @property
     def archive_builds(self) -> int:

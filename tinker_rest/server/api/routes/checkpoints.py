@@ -1,0 +1,148 @@
+"""Checkpoints (tag ``checkpoints``): list, delete, publish, TTL, archive URL, weights info.
+
+The writes take the idempotency key (:data:`IdempotencyDep`) and hand it to the store, which
+records it in the write's own transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Annotated, Any
+
+import tinker_rest_models as m
+from fastapi import APIRouter, Depends, Request, Response
+
+from tinker_rest.server.api.deps import (
+    CallerDep,
+    CheckpointPathDep,
+    IdempotencyDep,
+    Limit,
+    Offset,
+    StoreDep,
+    in_db_writer,
+    json_body,
+)
+from tinker_rest.server.errors import Unavailable
+
+router = APIRouter(prefix="/api/v1")
+
+CHECKPOINT = "/training_runs/{training_run_id}/checkpoints/{checkpoint_kind}/{checkpoint_name}"
+TtlBody = Annotated[
+    m.SetCheckpointTtlRequest,
+    Depends(json_body(m.SetCheckpointTtlRequest, nullable=frozenset({"ttl_seconds"}))),
+]
+WeightsInfoBody = Annotated[m.WeightsInfoRequest, Depends(json_body(m.WeightsInfoRequest))]
+
+
+@router.get(
+    "/training_runs/{training_run_id}/checkpoints", response_model=m.CheckpointsListResponse
+)
+def list_checkpoints(caller: CallerDep, store: StoreDep, training_run_id: str) -> dict[str, Any]:
+    """A run's checkpoints, oldest first, not paginated.
+    ``GET /api/v1/training_runs/{training_run_id}/checkpoints``"""
+    return {"checkpoints": store.list_checkpoints(caller, training_run_id), "cursor": None}
+
+
+@router.delete(CHECKPOINT, status_code=204, response_class=Response)
+async def delete_checkpoint(
+    request: Request,
+    caller: CallerDep,
+    store: StoreDep,
+    path: CheckpointPathDep,
+    idempotent: IdempotencyDep,
+) -> Response:
+    """Delete an owned checkpoint and its files.
+    ``DELETE /api/v1/training_runs/{training_run_id}/checkpoints/{kind}/{name}``"""
+    await in_db_writer(request, store.delete_checkpoint, caller, path, idempotent)
+    return Response(status_code=204)
+
+
+@router.api_route(
+    CHECKPOINT + "/publish", methods=["POST", "DELETE"], status_code=204, response_class=Response
+)
+async def set_checkpoint_public(
+    request: Request,
+    caller: CallerDep,
+    store: StoreDep,
+    path: CheckpointPathDep,
+    idempotent: IdempotencyDep,
+) -> Response:
+    """Make an owned checkpoint public (POST, ``publish_checkpoint``) or private again (DELETE,
+    ``unpublish_checkpoint``).
+    ``POST``/``DELETE /api/v1/training_runs/{training_run_id}/checkpoints/{kind}/{name}/publish``
+    """
+    public = request.method == "POST"
+    await in_db_writer(request, store.set_public, caller, path, public, idempotent)
+    return Response(status_code=204)
+
+
+@router.put(CHECKPOINT + "/ttl", status_code=204, response_class=Response)
+async def set_checkpoint_ttl(
+    request: Request,
+    caller: CallerDep,
+    store: StoreDep,
+    path: CheckpointPathDep,
+    body: TtlBody,
+    idempotent: IdempotencyDep,
+) -> Response:
+    """Set or remove an owned checkpoint's expiry.
+    ``PUT /api/v1/training_runs/{training_run_id}/checkpoints/{kind}/{name}/ttl``"""
+    await in_db_writer(request, store.set_ttl, caller, path, body.ttl_seconds, idempotent)
+    return Response(status_code=204)
+
+
+@router.get(CHECKPOINT + "/archive", response_model=m.CheckpointArchiveUrlResponse)
+def get_checkpoint_archive_url(
+    request: Request, caller: CallerDep, store: StoreDep, path: CheckpointPathDep
+) -> dict[str, Any]:
+    """A signed URL for the checkpoint's tar archive; 503 while it is being built.
+    ``GET /api/v1/training_runs/{training_run_id}/checkpoints/{kind}/{name}/archive``
+
+    The URL starts with the configured public base URL (``--public-url``), else the address
+    the server is bound to; never with the request's ``Host``, which the client controls.
+    """
+    files = store.checkpoint_files(caller, path)
+    built = request.app.state.builder.request(files)
+    if built is None:
+        raise Unavailable("The archive is being built")
+    expires = int(time.time()) + request.app.state.archive_url_ttl
+    url_path = f"/api/v1/storage/archives/{built.archive_id}"
+    expires_at = dt.datetime.fromtimestamp(expires, dt.UTC)
+    store.audit_archive_url(caller, files.tinker_path, path.training_run_id)
+    signed = request.app.state.signer.sign(url_path, expires)
+    return {
+        "url": f"{public_base_url(request)}{url_path}?{signed}",
+        "expires": expires_at,
+        "expires_at": expires_at,
+    }
+
+
+def public_base_url(request: Request) -> str:
+    """The configured public base URL, else ``http://<bound host>:<port>`` of this connection."""
+    configured: str | None = request.app.state.public_url
+    if configured:
+        return configured.rstrip("/")
+    host, port = request.scope["server"][:2]
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{port}"
+
+
+@router.post("/weights_info", response_model=m.WeightsInfoResponse)
+def get_weights_info(caller: CallerDep, store: StoreDep, body: WeightsInfoBody) -> dict[str, Any]:
+    """The model behind an accessible or published checkpoint.
+    ``POST /api/v1/weights_info``"""
+    return store.weights_info(caller, body.tinker_path)
+
+
+@router.get("/checkpoints", response_model=m.CheckpointsListResponse)
+def list_user_checkpoints(
+    caller: CallerDep, store: StoreDep, limit: Limit = 100, offset: Offset = 0
+) -> dict[str, Any]:
+    """One page of the caller's checkpoints, newest first.
+    ``GET /api/v1/checkpoints``"""
+    ckpts, total = store.list_user_checkpoints(caller, limit=limit, offset=offset)
+    return {
+        "checkpoints": ckpts,
+        "cursor": {"offset": offset, "limit": limit, "total_count": total},
+    }

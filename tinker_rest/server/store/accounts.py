@@ -1,0 +1,178 @@
+"""Organizations, users, API keys and projects: the admin API, and who is calling."""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+from sqlalchemy import (
+    func,
+    select,
+)
+
+from tinker_rest.server import db
+from tinker_rest.server.errors import (
+    BadRequest,
+    NotFound,
+)
+from tinker_rest.server.store.base import (
+    ROLES,
+    Caller,
+    StoreBase,
+    _new_id,
+    hash_api_key,
+)
+
+CALLER_CACHE_SECONDS = 5.0
+
+
+class AccountStore(StoreBase):
+    """Authentication, and the admin operations behind ``TinkerServer`` and the admin CLI."""
+
+    def authenticate(self, raw_key: str | None) -> Caller | None:
+        """The caller behind an ``X-API-Key``, or None for a missing, unknown or revoked key."""
+        if not raw_key:
+            return None
+        key_hash = hash_api_key(raw_key)
+        cached = self._recent_caller(key_hash)
+        if cached is not None:
+            return cached
+        caller = self._lookup_caller(key_hash)
+        with self._callers_lock:
+            if caller is None:
+                self._callers.pop(key_hash, None)
+            else:
+                self._callers[key_hash] = (time.monotonic(), caller)
+        return caller
+
+    def recent_caller(self, raw_key: str | None) -> Caller | None:
+        """The caller behind a key :meth:`authenticate` accepted in the last few seconds, else
+        None. It never touches the database, so an event loop may call it."""
+        return self._recent_caller(hash_api_key(raw_key)) if raw_key else None
+
+    def _recent_caller(self, key_hash: str) -> Caller | None:
+        # Every request authenticates, so a key seen in the last few seconds is not looked up
+        # again. A revocation through this store takes effect at once; one made by another
+        # process on the same database (`tinker-rest admin revoke-key`) within CALLER_CACHE_SECONDS.
+        with self._callers_lock:
+            cached = self._callers.get(key_hash)
+        if cached is not None and time.monotonic() - cached[0] < CALLER_CACHE_SECONDS:
+            return cached[1]
+        return None
+
+    def _lookup_caller(self, key_hash: str) -> Caller | None:
+        with self.transaction() as s:
+            row = s.execute(
+                select(db.User)
+                .join(db.ApiKey, db.ApiKey.user_id == db.User.id)
+                .where(db.ApiKey.key_hash == key_hash, db.ApiKey.revoked_at.is_(None))
+            ).scalar_one_or_none()
+            if row is None:
+                return None
+            return Caller(row.id, row.email, row.organization_id, row.role, key_hash)
+
+    def add_organization(self, name: str) -> str:
+        """Create an organization and return its id."""
+        org_id = _new_id("org")
+        with self.transaction() as s:
+            s.add(db.Organization(id=org_id, name=name, created_at=db.utcnow()))
+        return org_id
+
+    def add_user(self, email: str, *, organization_id: str, role: str = "member") -> str:
+        """Create a user with role ``member`` or ``admin`` and return the user id."""
+        if role not in ROLES:
+            raise BadRequest(f"role: must be one of {', '.join(ROLES)}, not {role!r}")
+        user_id = _new_id("user")
+        with self.transaction() as s:
+            if s.get(db.Organization, organization_id) is None:
+                raise NotFound(f"Organization {organization_id!r} not found")
+            s.add(
+                db.User(
+                    id=user_id,
+                    email=email,
+                    organization_id=organization_id,
+                    role=role,
+                    created_at=db.utcnow(),
+                )
+            )
+        return user_id
+
+    def add_api_key(self, user_id: str, raw_key: str | None = None) -> str:
+        """Create an API key for a user; the raw key is returned once and never stored.
+
+        ``raw_key`` imports a key made elsewhere (``tml-`` and at least 32 more characters).
+        """
+        if raw_key is None:
+            raw_key = "tml-" + secrets.token_urlsafe(32)
+        elif not raw_key.startswith("tml-") or len(raw_key) < 36:
+            raise BadRequest("key: must be tml- followed by at least 32 characters")
+        with self.transaction() as s:
+            user = s.get(db.User, user_id)
+            if user is None:
+                raise NotFound(f"User {user_id!r} not found")
+            s.add(
+                db.ApiKey(
+                    id=_new_id("key"),
+                    key_hash=hash_api_key(raw_key),
+                    user_id=user_id,
+                    created_at=db.utcnow(),
+                )
+            )
+            self._audit(s, user.organization_id, "api_key_create", {"user": user.email})
+        return raw_key
+
+    def revoke_api_key(self, raw_key: str) -> None:
+        """Revoke an API key given in full; unknown keys raise :class:`NotFound`."""
+        with self.transaction() as s:
+            key = s.execute(
+                select(db.ApiKey).where(db.ApiKey.key_hash == hash_api_key(raw_key))
+            ).scalar_one_or_none()
+            if key is None:
+                raise NotFound("API key not found")
+            if key.revoked_at is None:
+                key.revoked_at = db.utcnow()
+                user = s.get(db.User, key.user_id)
+                assert user is not None
+                self._audit(s, user.organization_id, "api_key_revoke", {"user": user.email})
+        # After the commit, so that no request can cache the key as valid again.
+        with self._callers_lock:
+            self._callers.pop(hash_api_key(raw_key), None)
+
+    def add_project(
+        self,
+        name: str,
+        *,
+        organization_id: str,
+        members: list[str] | tuple[str, ...] = (),
+        project_id: str | None = None,
+    ) -> str:
+        """Create a project with the given member user ids and return its id."""
+        project_id = project_id or _new_id("proj")
+        with self.transaction() as s:
+            if s.get(db.Organization, organization_id) is None:
+                raise NotFound(f"Organization {organization_id!r} not found")
+            s.add(
+                db.Project(
+                    id=project_id,
+                    name=name,
+                    organization_id=organization_id,
+                    created_at=db.utcnow(),
+                )
+            )
+            s.flush()
+            for user_id in dict.fromkeys(members):
+                if s.get(db.User, user_id) is None:
+                    raise NotFound(f"User {user_id!r} not found")
+                s.add(db.ProjectMember(project_id=project_id, user_id=user_id))
+        return project_id
+
+    def add_project_member(self, project_id: str, user_id: str) -> None:
+        """Add a user to a project."""
+        with self.transaction() as s:
+            if s.get(db.ProjectMember, (project_id, user_id)) is None:
+                s.add(db.ProjectMember(project_id=project_id, user_id=user_id))
+
+    def is_empty(self) -> bool:
+        """Whether the database holds no organization yet."""
+        with self.transaction() as s:
+            return s.execute(select(func.count()).select_from(db.Organization)).scalar_one() == 0

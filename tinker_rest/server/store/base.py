@@ -1,0 +1,376 @@
+"""The shared part of the store: transactions, idempotent writes, the one visibility rule, the
+value types routes receive (:class:`Caller`, :class:`CheckpointFiles`) and shared helpers.
+
+Each method runs in its own transaction and commits before it returns, so an acknowledged write
+survives a crash. Anything the caller may not see raises :class:`NotFound`, never a 403, so
+nobody learns that a private thing exists. Expired checkpoints are gone: every query leaves
+them out, and the sweep deletes them with their files."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+import shutil
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    Select,
+    bindparam,
+    delete,
+    func,
+    or_,
+    select,
+)
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session as DbSession
+from sqlalchemy.orm import sessionmaker
+from sqlalchemy.sql.elements import BindParameter
+
+from tinker_rest._errors import InvalidTinkerPathError
+from tinker_rest._paths import TinkerPath
+from tinker_rest.server import db
+from tinker_rest.server.errors import (
+    ApiError,
+    NotFound,
+    Unavailable,
+    Unprocessable,
+)
+from tinker_rest.server.idempotency import HEADER as IDEMPOTENCY_HEADER
+from tinker_rest.server.idempotency import IdempotentRequest, Replay, StoredResponse
+
+TTL_MIN = 3600
+
+
+TTL_MAX = 315_360_000
+
+
+ROLES = ("member", "admin")
+
+
+IDEMPOTENCY_WINDOW = dt.timedelta(hours=24)
+
+
+# Larger offsets than this cannot point into any list; clamping keeps the SQL integer in range.
+MAX_OFFSET = 2**31
+
+
+# The store raises the server's one error type; the old name stays for callers of the store.
+StoreError = ApiError
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The authenticated user behind an API key."""
+
+    user_id: str
+    email: str
+    organization_id: str
+    role: str
+    key_hash: str
+
+
+@dataclass(frozen=True)
+class CheckpointFiles:
+    """Where a checkpoint's files are, for the archive builder."""
+
+    checkpoint_pk: int
+    tinker_path: str
+    directory: Path
+
+
+def hash_api_key(raw_key: str) -> str:
+    """The SHA-256 hex digest under which an API key is stored.
+
+    Keys carry 256 random bits, so a fast unsalted hash cannot be brute-forced, and a lookup by
+    hash stays a single indexed query.
+    """
+    return hashlib.sha256(raw_key.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def parse_tinker_path(value: str) -> TinkerPath:
+    """Parse a tinker path with the client's grammar (:class:`TinkerPath`).
+
+    The spec's pattern (checked on the request body) already refused a malformed path with a
+    400. A path that fits the pattern but not the stricter grammar (whitespace, control
+    characters) names no checkpoint, since every checkpoint is added through the grammar, so
+    it is a 404 like any other missing checkpoint.
+
+    Raises:
+        NotFound: the grammar refuses the path.
+    """
+    try:
+        return TinkerPath.parse(value)
+    except InvalidTinkerPathError:
+        raise NotFound("Checkpoint not found") from None
+
+
+def _new_id(prefix: str) -> str:
+    return f"{prefix}-{secrets.token_hex(6)}"
+
+
+def _safe_id(value: str) -> bool:
+    """Whether an id from a URL could name a row (NUL bytes never do, and break PostgreSQL)."""
+    return "\x00" not in value and len(value) <= 1000
+
+
+def _remove_paths(paths: list[Path]) -> None:
+    for path in paths:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def tinker_path_of(ckpt: db.Checkpoint) -> str:
+    """A stored checkpoint's tinker path (its parts passed the grammar when it was added)."""
+    return str(TinkerPath(ckpt.training_run_id, ckpt.kind, ckpt.name))  # type: ignore[arg-type]
+
+
+def visible(scope: str, user_id: str | BindParameter[str] | None = None) -> ColumnElement[bool]:
+    """The one visibility rule: whether the joined session is visible under ``scope``.
+
+    ``owned`` is the sessions the user owns; ``accessible`` adds sessions in projects the user
+    is a member of. ``user_id`` is the user's id, or by default the bound parameter
+    ``:user_id`` (for statements built once and run many times).
+    """
+    user = bindparam("user_id") if user_id is None else user_id
+    owned = db.Session.owner_id == user
+    if scope != "accessible":
+        return owned
+    member_of = select(db.ProjectMember.project_id).where(db.ProjectMember.user_id == user)
+    return or_(owned, db.Session.project_id.in_(member_of))
+
+
+def _visible_run_statement(scope: str) -> Select[db.TrainingRun, db.Session]:
+    return (
+        select(db.TrainingRun, db.Session)
+        .join(db.Session, db.TrainingRun.session_id == db.Session.id)
+        .where(db.TrainingRun.id == bindparam("run_id"), visible(scope))
+    )
+
+
+_VISIBLE_RUN = {scope: _visible_run_statement(scope) for scope in ("owned", "accessible")}
+
+
+class StoreBase:
+    """The database, the blob folder, transactions, and the helpers every resource shares."""
+
+    def __init__(self, engine: Engine, data_dir: Path) -> None:
+        self.engine = engine
+        self.data_dir = data_dir
+        self.blob_dir = data_dir / "blobs"
+        self.archive_dir = data_dir / "archives"
+        self.blob_dir.mkdir(parents=True, exist_ok=True)
+        self.archive_dir.mkdir(parents=True, exist_ok=True)
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+        # key hash -> (monotonic time it was looked up, caller); see authenticate().
+        self._callers: dict[str, tuple[float, Caller]] = {}
+        self._callers_lock = threading.Lock()
+        # SQLite has one writer at a time. Without this lock, writers waiting for it poll in
+        # SQLite's busy handler, sleeping up to 100 ms between tries while newer writers take
+        # the lock first: under the 64-client mix that made the write tail (see write()).
+        self._writer = threading.Lock() if engine.dialect.name == "sqlite" else None
+
+    @contextmanager
+    def transaction(self) -> Iterator[DbSession]:
+        """A database session that commits on success and rolls back on error."""
+        with self._sessions.begin() as session:
+            yield session
+
+    @contextmanager
+    def write(self, idempotent: IdempotentRequest | None) -> Iterator[DbSession]:
+        """A write transaction that records a 204 for ``idempotent`` in the same commit.
+
+        Both the change and its record commit, or neither does. If another request with the
+        same key committed first, this one rolls back and answers with what that one recorded.
+        Writes on SQLite serialize on its one writer lock; PostgreSQL's unique index on the
+        record does the same for two requests with one key.
+
+        Raises:
+            Replay: the same request under the same key was already done.
+            Unprocessable: the key was used for a different request meanwhile.
+        """
+        try:
+            with self._one_writer(), self.transaction() as s:
+                yield s
+                if idempotent is not None:
+                    self._record(s, idempotent)
+        except (IntegrityError, ApiError):
+            # A request with the same key may have committed since the key was looked up
+            # (its record then breaks ours, or its change makes ours a 409): answer as it did.
+            stored = self.stored_response(idempotent) if idempotent is not None else None
+            if stored is None:
+                raise
+            raise Replay(stored) from None
+
+    @contextmanager
+    def _one_writer(self) -> Iterator[None]:
+        """Hold the process's SQLite writer lock (nothing on PostgreSQL) for a write.
+
+        Writers queue here and are woken in turn as each commits, instead of polling for
+        SQLite's lock. The wait is bounded like SQLite's own busy timeout.
+
+        Raises:
+            Unavailable: the lock stayed taken for the whole busy timeout (answer 503).
+        """
+        if self._writer is None:
+            yield
+            return
+        if not self._writer.acquire(timeout=db.SQLITE_BUSY_TIMEOUT_SECONDS):
+            raise Unavailable("The database is busy; try again")
+        try:
+            yield
+        finally:
+            self._writer.release()
+
+    @staticmethod
+    def _record(s: DbSession, idempotent: IdempotentRequest) -> None:
+        now = db.utcnow()
+        # A record past the window may still be there until the sweep; this key starts afresh.
+        s.execute(
+            delete(db.IdempotentResponse).where(
+                db.IdempotentResponse.request_hash == idempotent.record_id,
+                db.IdempotentResponse.created_at <= now - IDEMPOTENCY_WINDOW,
+            )
+        )
+        s.add(
+            db.IdempotentResponse(
+                request_hash=idempotent.record_id,
+                fingerprint=idempotent.fingerprint,
+                status_code=204,
+                content_type=None,
+                body=b"",
+                created_at=now,
+            )
+        )
+
+    def stored_response(self, request: IdempotentRequest) -> StoredResponse | None:
+        """The response recorded in the last 24 hours for this user's idempotency key.
+
+        Raises:
+            Unprocessable: the key was recorded for a different request (method, path, body).
+        """
+        with self.transaction() as s:
+            row = s.execute(
+                select(db.IdempotentResponse).where(
+                    db.IdempotentResponse.request_hash == request.record_id,
+                    db.IdempotentResponse.created_at > db.utcnow() - IDEMPOTENCY_WINDOW,
+                )
+            ).scalar_one_or_none()
+            if row is None:
+                return None
+            if row.fingerprint != request.fingerprint:
+                raise Unprocessable(
+                    f"{IDEMPOTENCY_HEADER}: already used for a different request "
+                    "(method, path or body); use a new key for a new request"
+                )
+            return StoredResponse(row.status_code, row.content_type, row.body)
+
+    @staticmethod
+    def _live() -> ColumnElement[bool]:
+        return or_(db.Checkpoint.expires_at.is_(None), db.Checkpoint.expires_at > db.utcnow())
+
+    def _visible_run(
+        self, s: DbSession, caller: Caller, run_id: str, scope: str
+    ) -> tuple[db.TrainingRun, db.Session]:
+        if not _safe_id(run_id):
+            raise NotFound("Training run not found")
+        statement = _VISIBLE_RUN["accessible" if scope == "accessible" else "owned"]
+        row = s.execute(statement, {"run_id": run_id, "user_id": caller.user_id}).first()
+        if row is None:
+            raise NotFound("Training run not found")
+        return row[0], row[1]
+
+    def _visible_checkpoint(
+        self, s: DbSession, caller: Caller, path: TinkerPath, scope: str
+    ) -> tuple[db.Checkpoint, db.TrainingRun, db.Session]:
+        run, session = self._visible_run(s, caller, path.training_run_id, scope)
+        ckpt = self._checkpoint_of(s, run.id, path.kind, path.name)
+        if ckpt is None:
+            raise NotFound("Checkpoint not found")
+        return ckpt, run, session
+
+    def _checkpoint_of(
+        self, s: DbSession, run_id: str, kind: str, name: str
+    ) -> db.Checkpoint | None:
+        if not _safe_id(name):
+            return None
+        return s.execute(
+            select(db.Checkpoint).where(
+                db.Checkpoint.training_run_id == run_id,
+                db.Checkpoint.kind == kind,
+                db.Checkpoint.name == name,
+                self._live(),
+            )
+        ).scalar_one_or_none()
+
+    def _owned_checkpoint(self, s: DbSession, caller: Caller, path: TinkerPath) -> db.Checkpoint:
+        ckpt, _, _ = self._visible_checkpoint(s, caller, path, "owned")
+        return ckpt
+
+    def _drop_checkpoint(self, s: DbSession, ckpt: db.Checkpoint) -> list[Path]:
+        """Delete a checkpoint row and its archive row; return the paths to remove after commit."""
+        doomed = [self.blob_dir / ckpt.blob_id]
+        for archive in s.execute(
+            select(db.Archive).where(db.Archive.checkpoint_id == ckpt.id)
+        ).scalars():
+            doomed.append(self.archive_path(archive.id))
+            s.delete(archive)
+        s.delete(ckpt)
+        return doomed
+
+    def archive_path(self, archive_id: str) -> Path:
+        """Where the tar file of an archive lives."""
+        return self.archive_dir / f"{archive_id}.tar"
+
+    @staticmethod
+    def _page(s: DbSession, query: Select[Any], limit: int, offset: int) -> tuple[list[Any], int]:
+        total = s.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+        rows = s.execute(query.limit(limit).offset(min(offset, MAX_OFFSET))).all()
+        return [row[0] for row in rows], int(total)
+
+    @staticmethod
+    def _audit(
+        s: DbSession,
+        organization_id: str,
+        event_name: str,
+        details: dict[str, Any],
+        *,
+        model_id: str | None = None,
+        tinker_path: str | None = None,
+    ) -> None:
+        s.add(
+            db.AuditEntry(
+                organization_id=organization_id,
+                timestamp=db.utcnow(),
+                event=event_name,
+                event_details=details,
+                model_id=model_id,
+                tinker_path=tinker_path,
+            )
+        )
+
+    def _audit_checkpoint(
+        self,
+        s: DbSession,
+        caller: Caller,
+        event_name: str,
+        ckpt: db.Checkpoint,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        self._audit(
+            s,
+            caller.organization_id,
+            event_name,
+            {"user": caller.email, **(extra or {})},
+            model_id=ckpt.training_run_id,
+            tinker_path=tinker_path_of(ckpt),
+        )
