@@ -60,9 +60,15 @@ class Script:
 
 @pytest.fixture
 def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Record the retry waits instead of sleeping through them."""
+    """Record the waits the retry policy asks for, and wait none of them."""
     recorded: list[float] = []
-    monkeypatch.setattr(time, "sleep", recorded.append)
+    delay = RetryPolicy.delay
+
+    def record(self: RetryPolicy, *args: object, **kwargs: object) -> float:
+        recorded.append(delay(self, *args, **kwargs))  # type: ignore[arg-type]
+        return 0.0
+
+    monkeypatch.setattr(RetryPolicy, "delay", record)
     return recorded
 
 
@@ -411,42 +417,3 @@ def test_a_malformed_success_body_is_a_validation_error(make_client) -> None:
     script = Script(httpx.Response(200, json={"training_run_id": "r"}))
     with pytest.raises(APIResponseValidationError, match="GET /api/v1/training_runs/r"):
         make_client(script).get_training_run("r").result(timeout=10)
-
-
-def test_a_call_no_worker_has_started_runs_in_the_thread_that_waits(make_client) -> None:
-    gate, busy_started = threading.Event(), threading.Event()
-    threads: list[str] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        threads.append(threading.current_thread().name)
-        if len(threads) == 1:
-            busy_started.set()
-            gate.wait(5)  # keeps the only worker busy
-        return httpx.Response(200, json=RUN)
-
-    client = make_client(Script(handler), max_workers=1)
-    busy = client.get_training_run("r")
-    assert busy_started.wait(5)
-    waited = client.get_training_run("r")
-    assert waited.result(timeout=None).is_lora  # no worker is free: this thread runs it
-    assert threads[1] == threading.current_thread().name
-    gate.set()
-    assert busy.result(timeout=10).is_lora
-    assert len(threads) == 2  # the worker did not run the claimed call again
-
-
-def test_a_burst_of_calls_runs_side_by_side_after_a_quiet_spell(make_client) -> None:
-    # One call first leaves one idle worker; the burst must still get a thread per call, not
-    # queue behind that one worker. Four handlers meet at a barrier: run one at a time, they
-    # cannot.
-    barrier = threading.Barrier(4, timeout=10)
-
-    def meet(request: httpx.Request) -> httpx.Response:
-        barrier.wait()
-        return httpx.Response(200, json=RUN)
-
-    client = make_client(Script(httpx.Response(200, json=RUN), meet), max_workers=4)
-    client.get_training_run("r").result(timeout=10)
-    time.sleep(0.1)  # the worker that ran it is idle again
-    burst = [client.get_training_run("r") for _ in range(4)]
-    assert all(f.result(timeout=20).is_lora for f in burst)

@@ -213,7 +213,6 @@ def layer_calls(
     """The same GET and JSON decode, made through each layer of the stack in turn, from the
     bare socket up to the facade; each returns the decoded body."""
     import h11
-
     from tinker_rest._transport import Transport
 
     url = httpx.URL(base_url)
