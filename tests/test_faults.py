@@ -150,6 +150,43 @@ def test_a_conflict_is_never_retried(make_client, sleeps) -> None:
     )
 
 
+def test_a_conflict_is_final_even_when_the_server_says_retry(make_client, sleeps) -> None:
+    script = Script(
+        httpx.Response(409, headers={"x-should-retry": "true"}, json={"detail": "public"}),
+        httpx.Response(204),
+    )
+    with pytest.raises(ConflictError):
+        make_client(script).publish_checkpoint_from_tinker_path(PATH).result(timeout=10)
+    assert len(script.requests) == 1 and sleeps == []
+
+
+@pytest.mark.parametrize("key", ["tml-key\r\nX-Evil: 1", "tml-key\n", "tml\0key"])
+def test_an_api_key_no_header_can_carry_is_refused_at_once(key: str) -> None:
+    with pytest.raises(ValueError, match="line break or NUL"):
+        RestClient("http://tinker.test", key)
+
+
+@pytest.mark.parametrize(
+    ("call", "said"),
+    [
+        (lambda c: c.list_checkpoints(".."), "relative path segment"),
+        (lambda c: c.list_checkpoints("."), "relative path segment"),
+        (lambda c: c.get_training_run("a/b"), "contains '/'"),
+        (lambda c: c.get_session(".."), "relative path segment"),
+        (lambda c: c.get_sampler("x/../y"), "contains '/'"),
+        (lambda c: c.delete_checkpoint("..", "weights/0001"), "relative path segment"),
+        (lambda c: c.get_checkpoint_archive_url("run", "weights/.."), "relative path segment"),
+    ],
+)
+def test_ids_that_are_not_one_segment_are_refused_before_any_request(
+    make_client, call: Callable[[RestClient], object], said: str
+) -> None:
+    script = Script(httpx.Response(200, json={"checkpoints": []}))
+    with pytest.raises(ValueError, match=said):
+        call(make_client(script))
+    assert script.requests == []
+
+
 def test_x_should_retry_overrides_the_status(make_client, sleeps) -> None:
     never = Script(httpx.Response(503, headers={"x-should-retry": "false"}))
     with pytest.raises(InternalServerError):

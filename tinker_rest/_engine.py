@@ -347,6 +347,9 @@ class Engine:
                         except BlockingIOError:
                             pass
                         continue
+                    if key.data is _IDLE:
+                        _drop_idle_connection(self._selector, key.fd)
+                        continue
                     action = (pycurl.CSELECT_IN if mask & selectors.EVENT_READ else 0) | (
                         pycurl.CSELECT_OUT if mask & selectors.EVENT_WRITE else 0
                     )
@@ -360,10 +363,10 @@ class Engine:
                     _, _, task = heapq.heappop(self._timers)
                     self._step(task, None, None)
         finally:
-            self._selector.close()
             for curl in self._free:
                 curl.close()
-            multi.close()
+            multi.close()  # before the selector: closing connections calls _on_socket
+            self._selector.close()
             self._wake_r.close()
 
     def _stopped(self) -> bool:
@@ -387,21 +390,15 @@ class Engine:
     def _on_socket(self, what: int, fd: int, multi: object, data: object) -> None:
         import pycurl
 
+        if what == pycurl.POLL_REMOVE:
+            with contextlib.suppress(KeyError, ValueError, OSError):
+                self._selector.unregister(fd)
+            return
         events = {
             pycurl.POLL_IN: selectors.EVENT_READ,
             pycurl.POLL_OUT: selectors.EVENT_WRITE,
-            pycurl.POLL_INOUT: selectors.EVENT_READ | selectors.EVENT_WRITE,
-        }.get(what)
-        try:
-            if events is None:  # POLL_REMOVE
-                self._selector.unregister(fd)
-            else:
-                try:
-                    self._selector.modify(fd, events)
-                except KeyError:
-                    self._selector.register(fd, events)
-        except (KeyError, ValueError, OSError):
-            pass  # already gone: curl closed it
+        }.get(what, selectors.EVENT_READ | selectors.EVENT_WRITE)
+        _watch(self._selector, fd, events, None)
 
     def _on_timer(self, timeout_ms: int) -> None:
         self._curl_deadline = None if timeout_ms < 0 else time.monotonic() + timeout_ms / 1000
@@ -532,8 +529,9 @@ class Engine:
 
     @staticmethod
     def _header_problem(transfer: _Transfer, line: bytes) -> str | None:
-        """What is wrong with a response header line, or None: libcurl frames the message,
-        these are the cases h11 refuses that it lets through."""
+        """What is wrong with a response header line, or None: libcurl frames the message
+        (and refuses NUL bytes and a bad chunk size itself); these are the cases h11 refuses
+        that it lets through, and the bound on interim responses."""
         if line.startswith(b"HTTP/"):
             parts = line.split(b" ", 2)
             if len(parts) >= 2 and parts[1][:1] == b"1":
@@ -545,8 +543,6 @@ class Engine:
         stripped = line.rstrip(b"\r\n")
         if not stripped:
             return None
-        if b"\0" in stripped:
-            return "a NUL byte in a response header"
         name, colon, value = stripped.partition(b":")
         if not colon or not name or name != name.strip():
             return f"malformed response header line {stripped[:80]!r}"
@@ -573,6 +569,7 @@ class Engine:
     def _finish(self, curl: Any, code: int | None, message: str) -> None:
         import pycurl
 
+        fd = curl.getinfo(pycurl.ACTIVESOCKET)  # before removal, which detaches it
         self._multi.remove_handle(curl)
         self._transfers -= 1
         transfer = self._active.pop(curl)
@@ -596,12 +593,52 @@ class Engine:
                 content=b"".join(transfer.body),
                 extensions={"http_version": version},
             )
+        if fd >= 0 and response is not None and response.http_version.startswith("HTTP/1"):
+            # libcurl checks an idle HTTP/1.1 connection for unread bytes only after a second
+            # idle; sooner, a response the server sent unasked (a late 204) would be read as
+            # the next call's answer. Watched here, such a connection is shut down as soon as
+            # it speaks, and libcurl, finding it dead, sends the next request on a new one.
+            _watch(self._selector, fd, selectors.EVENT_READ, _IDLE, only_if_new=True)
         curl.reset()
         if len(self._free) < self.max_in_flight:
             self._free.append(curl)
         else:
             curl.close()
         self._step(transfer.task, response, failure)
+
+
+_IDLE = object()  # selector data: an idle pooled connection, watched for unasked bytes
+
+
+def _watch(
+    selector: selectors.BaseSelector, fd: int, events: int, data: object, only_if_new: bool = False
+) -> None:
+    """Watch ``fd`` for ``events``, as curl's (``data`` None) or as an idle connection."""
+    try:
+        key = selector.get_key(fd)
+    except KeyError:
+        key = None
+    if key is not None:
+        if only_if_new:
+            return  # curl watches it: it is in use again
+        try:
+            selector.modify(fd, events, data)
+            return
+        except OSError:  # a number curl closed and reused for a new socket
+            selector.unregister(fd)
+    with contextlib.suppress(OSError, ValueError):
+        selector.register(fd, events, data)
+
+
+def _drop_idle_connection(selector: selectors.BaseSelector, fd: int) -> None:
+    """An idle connection spoke (unasked bytes, or the server's close): shut it down so that
+    libcurl never reads those bytes as an answer. It stays curl's to close."""
+    with contextlib.suppress(KeyError, ValueError, OSError):
+        selector.unregister(fd)
+    with contextlib.suppress(OSError):
+        sock = socket.socket(fileno=os.dup(fd))
+        sock.shutdown(socket.SHUT_RDWR)
+        sock.close()
 
 
 def _check_header(request: Outgoing, name: str, value: str) -> None:
