@@ -212,8 +212,10 @@ def layer_calls(
 ) -> dict[str, Callable[[], Any]]:
     """The same GET and JSON decode, made through each layer of the stack in turn, from the
     bare socket up to the facade; each returns the decoded body."""
+    import io
+
     import h11
-    from tinker_rest._transport import Transport
+    import pycurl
 
     url = httpx.URL(base_url)
     host, port = url.host, url.port or 80
@@ -259,6 +261,19 @@ def layer_calls(
         h11_conn.start_next_cycle()
         return json.loads(b"".join(body))
 
+    curl = pycurl.Curl()
+    stack.callback(curl.close)
+    curl.setopt(pycurl.URL, str(url.join(path)))
+    curl.setopt(pycurl.HTTPHEADER, [f"{k}: {v}" for k, v in headers.items()])
+    curl_body = io.BytesIO()
+    curl.setopt(pycurl.WRITEDATA, curl_body)
+
+    def with_libcurl() -> Any:
+        curl_body.seek(0)
+        curl_body.truncate()
+        curl.perform()
+        return json.loads(curl_body.getvalue())
+
     def through(transport: httpx.BaseTransport) -> Callable[[], Any]:
         full = str(url.join(path))
 
@@ -274,7 +289,7 @@ def layer_calls(
     return {
         "socket, bytes parsed by hand": floor,
         "h11 on a socket": with_h11,
-        "tinker-rest Transport": through(stack.enter_context(Transport())),
+        "libcurl easy handle (pycurl), in the calling thread": with_libcurl,
         "httpx.HTTPTransport (httpcore + h11)": through(stack.enter_context(httpx.HTTPTransport())),
         "httpx.Client.get": raw_call(client, path),
         "RestClient.get_training_run().result()": lambda: facade.get_training_run(run_id).result(),
@@ -284,16 +299,9 @@ def layer_calls(
 # --- the facade -----------------------------------------------------------------------------
 
 
-def make_client(design: str, base_url: str, api_key: str, max_workers: int) -> RestClient:
-    """``threads``: the facade as it is (design (a)); ``loop``: the event-loop prototype
-    (design (b))."""
-    if design == "threads":
-        return RestClient(base_url, api_key, max_workers=max_workers, max_retries=0)
-    from bench.evloop import LoopRestClient
-
-    return LoopRestClient(
-        base_url, api_key, max_workers=max_workers, max_retries=0, max_connections=max_workers
-    )
+def make_client(design: str, base_url: str, api_key: str, max_in_flight: int) -> RestClient:
+    """The facade as it is, with ``max_in_flight`` (``design`` names the figure's row)."""
+    return RestClient(base_url, api_key, max_in_flight=max_in_flight, max_retries=0)
 
 
 def ours_sequential(client: RestClient, run_id: str, calls: int) -> Sample:
