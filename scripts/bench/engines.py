@@ -23,6 +23,7 @@ import httpx
 from bench.workloads import WARMUP, Sample, _cpu, timed
 
 HEADERS = {"X-API-Key": "bench-key", "User-Agent": "bench-raw"}
+TIMEOUTS = {"timeout": {"connect": 30.0, "read": 30.0, "write": 30.0, "pool": 60.0}}
 
 
 # --- sequential: one call per loop turn -------------------------------------------------------
@@ -31,7 +32,6 @@ HEADERS = {"X-API-Key": "bench-key", "User-Agent": "bench-raw"}
 def sequential_calls(url: str) -> dict[str, tuple[Callable[[], Any], Callable[[], None]]]:
     """Per candidate: a call (get and decode) and the function that closes what it opened."""
     import httpcore
-    import pycurl
     import pyqwest
 
     calls: dict[str, tuple[Callable[[], Any], Callable[[], None]]] = {}
@@ -55,20 +55,7 @@ def sequential_calls(url: str) -> dict[str, tuple[Callable[[], Any], Callable[[]
 
     calls["httpcore.ConnectionPool"] = (with_httpcore, pool.close)
 
-    curl = pycurl.Curl()
-    curl.setopt(pycurl.URL, url)
-    curl.setopt(pycurl.HTTPHEADER, [f"{k}: {v}" for k, v in HEADERS.items()])
-    buffer = io.BytesIO()
-    curl.setopt(pycurl.WRITEDATA, buffer)
-
-    def with_pycurl() -> Any:
-        buffer.seek(0)
-        buffer.truncate()
-        curl.perform()
-        assert curl.getinfo(pycurl.RESPONSE_CODE) == 200
-        return json.loads(buffer.getvalue())
-
-    calls["pycurl.Curl.perform"] = (with_pycurl, curl.close)
+    calls["pycurl.Curl.perform"] = pycurl_call(url, HEADERS)
 
     qwest = pyqwest.SyncClient(pyqwest.SyncHTTPTransport())
 
@@ -79,6 +66,26 @@ def sequential_calls(url: str) -> dict[str, tuple[Callable[[], Any], Callable[[]
 
     calls["pyqwest.SyncClient"] = (with_pyqwest, lambda: None)
     return calls
+
+
+def pycurl_call(url: str, headers: dict[str, str]) -> tuple[Callable[[], Any], Callable[[], None]]:
+    """One libcurl easy handle: a call (perform, check, decode) and its close."""
+    import pycurl
+
+    curl = pycurl.Curl()
+    curl.setopt(pycurl.URL, url)
+    curl.setopt(pycurl.HTTPHEADER, [f"{k}: {v}" for k, v in headers.items()])
+    buffer = io.BytesIO()
+    curl.setopt(pycurl.WRITEDATA, buffer)
+
+    def call() -> Any:
+        buffer.seek(0)
+        buffer.truncate()
+        curl.perform()
+        assert curl.getinfo(pycurl.RESPONSE_CODE) == 200
+        return json.loads(buffer.getvalue())
+
+    return call, curl.close
 
 
 # --- far: many calls in flight ----------------------------------------------------------------
@@ -138,11 +145,12 @@ async def _gather(call: Callable[[], Any], calls: int, in_flight: int) -> Sample
         for _ in counter:
             await call()
 
+    # Bounded: a candidate that stalls (httpcore's async pool did, here) fails its row.
     warm = iter(range(max(WARMUP, in_flight)))
-    await asyncio.gather(*(worker(warm) for _ in range(in_flight)))
+    await asyncio.wait_for(asyncio.gather(*(worker(warm) for _ in range(in_flight))), 120)
     counter = iter(range(calls))
     cpu0, t0 = _cpu(), time.perf_counter()
-    await asyncio.gather(*(worker(counter) for _ in range(in_flight)))
+    await asyncio.wait_for(asyncio.gather(*(worker(counter) for _ in range(in_flight))), 300)
     return Sample(time.perf_counter() - t0, _cpu() - cpu0, calls)
 
 
@@ -170,7 +178,7 @@ def far_httpcore(url: str, calls: int, in_flight: int) -> Sample:
             headers = list(HEADERS.items())
 
             async def one() -> None:
-                response = await pool.request("GET", url, headers=headers)
+                response = await pool.request("GET", url, headers=headers, extensions=TIMEOUTS)
                 json.loads(response.content)
 
             return await _gather(one, calls, in_flight)

@@ -359,11 +359,14 @@ def bench_far(plan: Plan) -> tuple[dict[str, Any], dict[str, Any]]:
             log(f"far service ({plan.far_delay * 1e3:.0f} ms, {k} in flight), repeat {rep + 1}")
             got = {}
             for name, run in engines.FAR.items():
-                try:
-                    got[name] = run(base + path, n, k).throughput
-                except Exception as exc:  # a candidate that fails is recorded as such
-                    log(f"{name} failed: {exc!r}")
-                    got[name] = 0.0
+                if far[name] and far[name][-1] == 0.0:
+                    got[name] = 0.0  # failed before: not tried again
+                else:
+                    try:
+                        got[name] = run(base + path, n, k).throughput
+                    except Exception as exc:  # a candidate that fails is recorded as such
+                        log(f"{name} failed: {exc!r}")
+                        got[name] = 0.0
                 far[name].append(got[name])
             with RestClient(base, "bench-key", max_retries=0) as client:
                 mine = w.ours_futures(client, FAST_RUN_ID, n, k).throughput

@@ -212,10 +212,7 @@ def layer_calls(
 ) -> dict[str, Callable[[], Any]]:
     """The same GET and JSON decode, made through each layer of the stack in turn, from the
     bare socket up to the facade; each returns the decoded body."""
-    import io
-
     import h11
-    import pycurl
 
     url = httpx.URL(base_url)
     host, port = url.host, url.port or 80
@@ -261,18 +258,10 @@ def layer_calls(
         h11_conn.start_next_cycle()
         return json.loads(b"".join(body))
 
-    curl = pycurl.Curl()
-    stack.callback(curl.close)
-    curl.setopt(pycurl.URL, str(url.join(path)))
-    curl.setopt(pycurl.HTTPHEADER, [f"{k}: {v}" for k, v in headers.items()])
-    curl_body = io.BytesIO()
-    curl.setopt(pycurl.WRITEDATA, curl_body)
+    from bench.engines import pycurl_call
 
-    def with_libcurl() -> Any:
-        curl_body.seek(0)
-        curl_body.truncate()
-        curl.perform()
-        return json.loads(curl_body.getvalue())
+    with_libcurl, close_curl = pycurl_call(str(url.join(path)), headers)
+    stack.callback(close_curl)
 
     def through(transport: httpx.BaseTransport) -> Callable[[], Any]:
         full = str(url.join(path))
