@@ -159,7 +159,7 @@ def far_httpx(url: str, calls: int, in_flight: int) -> Sample:
 
     async def main() -> Sample:
         limits = httpx.Limits(max_connections=in_flight, max_keepalive_connections=in_flight)
-        async with httpx.AsyncClient(headers=HEADERS, limits=limits) as client:
+        async with httpx.AsyncClient(headers=HEADERS, limits=limits, timeout=60) as client:
 
             async def one() -> None:
                 (await client.get(url)).json()
