@@ -17,6 +17,7 @@ FIGURES = {
     "async_path",
     "no_collapse",
     "client_cpu",
+    "far_service",
     "import",
     "pagination",
     "deep_page",
@@ -39,17 +40,10 @@ def test_bench_smoke(tmp_path: Path) -> None:
     assert result["smoke"] is True
     keys = {f["key"] for f in result["figures"]}
     assert keys == FIGURES
-    client_figures = {
-        "sequential_latency",
-        "concurrent_throughput",
-        "async_path",
-        "no_collapse",
-        "client_cpu",
-    }
-    loop = result["loop_design_figures"]
-    assert {f["key"].removesuffix("_loop") for f in loop} == client_figures
-    for f in result["figures"] + loop:
+    assert result["loop_design_figures"] == []  # the event-loop prototype is gone
+    for f in result["figures"]:
         assert isinstance(f["median"], float) and f["median"] > 0, f
         assert f["min"] <= f["median"] <= f["max"], f
         assert isinstance(f["met"], bool), f
-    assert result["extra"]["max_workers_sweep"]["per_s"]
+    assert result["extra"]["max_in_flight_sweep"]["per_s"]
+    assert result["engines"]["in_flight"]["threads_in_flight"] >= 1

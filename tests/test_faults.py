@@ -60,9 +60,15 @@ class Script:
 
 @pytest.fixture
 def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Record the retry waits instead of sleeping through them."""
+    """Record the waits the retry policy asks for, and wait none of them."""
     recorded: list[float] = []
-    monkeypatch.setattr(time, "sleep", recorded.append)
+    delay = RetryPolicy.delay
+
+    def record(self: RetryPolicy, *args: object, **kwargs: object) -> float:
+        recorded.append(delay(self, *args, **kwargs))  # type: ignore[arg-type]
+        return 0.0
+
+    monkeypatch.setattr(RetryPolicy, "delay", record)
     return recorded
 
 
@@ -142,6 +148,43 @@ def test_a_conflict_is_never_retried(make_client, sleeps) -> None:
     assert "POST /api/v1/training_runs/sess-1:train:0/checkpoints/weights/0001/publish" in str(
         raised.value
     )
+
+
+def test_a_conflict_is_final_even_when_the_server_says_retry(make_client, sleeps) -> None:
+    script = Script(
+        httpx.Response(409, headers={"x-should-retry": "true"}, json={"detail": "public"}),
+        httpx.Response(204),
+    )
+    with pytest.raises(ConflictError):
+        make_client(script).publish_checkpoint_from_tinker_path(PATH).result(timeout=10)
+    assert len(script.requests) == 1 and sleeps == []
+
+
+@pytest.mark.parametrize("key", ["tml-key\r\nX-Evil: 1", "tml-key\n", "tml\0key"])
+def test_an_api_key_no_header_can_carry_is_refused_at_once(key: str) -> None:
+    with pytest.raises(ValueError, match="line break or NUL"):
+        RestClient("http://tinker.test", key)
+
+
+@pytest.mark.parametrize(
+    ("call", "said"),
+    [
+        (lambda c: c.list_checkpoints(".."), "relative path segment"),
+        (lambda c: c.list_checkpoints("."), "relative path segment"),
+        (lambda c: c.get_training_run("a/b"), "contains '/'"),
+        (lambda c: c.get_session(".."), "relative path segment"),
+        (lambda c: c.get_sampler("x/../y"), "contains '/'"),
+        (lambda c: c.delete_checkpoint("..", "weights/0001"), "relative path segment"),
+        (lambda c: c.get_checkpoint_archive_url("run", "weights/.."), "relative path segment"),
+    ],
+)
+def test_ids_that_are_not_one_segment_are_refused_before_any_request(
+    make_client, call: Callable[[RestClient], object], said: str
+) -> None:
+    script = Script(httpx.Response(200, json={"checkpoints": []}))
+    with pytest.raises(ValueError, match=said):
+        call(make_client(script))
+    assert script.requests == []
 
 
 def test_x_should_retry_overrides_the_status(make_client, sleeps) -> None:
@@ -411,42 +454,3 @@ def test_a_malformed_success_body_is_a_validation_error(make_client) -> None:
     script = Script(httpx.Response(200, json={"training_run_id": "r"}))
     with pytest.raises(APIResponseValidationError, match="GET /api/v1/training_runs/r"):
         make_client(script).get_training_run("r").result(timeout=10)
-
-
-def test_a_call_no_worker_has_started_runs_in_the_thread_that_waits(make_client) -> None:
-    gate, busy_started = threading.Event(), threading.Event()
-    threads: list[str] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        threads.append(threading.current_thread().name)
-        if len(threads) == 1:
-            busy_started.set()
-            gate.wait(5)  # keeps the only worker busy
-        return httpx.Response(200, json=RUN)
-
-    client = make_client(Script(handler), max_workers=1)
-    busy = client.get_training_run("r")
-    assert busy_started.wait(5)
-    waited = client.get_training_run("r")
-    assert waited.result(timeout=None).is_lora  # no worker is free: this thread runs it
-    assert threads[1] == threading.current_thread().name
-    gate.set()
-    assert busy.result(timeout=10).is_lora
-    assert len(threads) == 2  # the worker did not run the claimed call again
-
-
-def test_a_burst_of_calls_runs_side_by_side_after_a_quiet_spell(make_client) -> None:
-    # One call first leaves one idle worker; the burst must still get a thread per call, not
-    # queue behind that one worker. Four handlers meet at a barrier: run one at a time, they
-    # cannot.
-    barrier = threading.Barrier(4, timeout=10)
-
-    def meet(request: httpx.Request) -> httpx.Response:
-        barrier.wait()
-        return httpx.Response(200, json=RUN)
-
-    client = make_client(Script(httpx.Response(200, json=RUN), meet), max_workers=4)
-    client.get_training_run("r").result(timeout=10)
-    time.sleep(0.1)  # the worker that ran it is idle again
-    burst = [client.get_training_run("r") for _ in range(4)]
-    assert all(f.result(timeout=20).is_lora for f in burst)

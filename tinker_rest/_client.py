@@ -5,13 +5,14 @@ from __future__ import annotations
 import datetime
 import email.utils
 import enum
+import json
 import logging
 import os
 import threading
 import time
 import urllib.parse
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -56,6 +57,7 @@ from tinker_rest_client.models import (
     WeightsInfoRequest,
 )
 
+from tinker_rest._engine import DEFAULT_MAX_RESPONSE_BYTES, Engine, Outgoing
 from tinker_rest._errors import (
     APIConnectionError,
     APIResponseValidationError,
@@ -63,11 +65,10 @@ from tinker_rest._errors import (
     MissingAPIKeyError,
     status_error,
 )
-from tinker_rest._futures import APIFuture, WorkerPool
+from tinker_rest._futures import APIFuture
 from tinker_rest._models import settle
-from tinker_rest._paths import TinkerPath
+from tinker_rest._paths import TinkerPath, check_url_segments
 from tinker_rest._retry import RetryPolicy
-from tinker_rest._transport import api_transport
 from tinker_rest._version import __version__
 from tinker_rest.types import (
     AccessScope,
@@ -96,7 +97,8 @@ logger = logging.getLogger("tinker_rest")
 
 DEFAULT_BASE_URL = "https://tinker.thinkingmachines.dev/services/tinker-prod"
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
-DEFAULT_MAX_WORKERS = 16
+DEFAULT_MAX_IN_FLIGHT = 1024
+DEFAULT_MAX_CONNECTIONS = 256
 DEFAULT_ARCHIVE_WAIT = 300.0
 ARCHIVE_URL_VALIDITY = datetime.timedelta(minutes=15)
 
@@ -104,6 +106,8 @@ Scope = Literal["owned", "accessible"]
 T = TypeVar("T")
 E = TypeVar("E", bound=enum.Enum)
 Parse = Callable[..., object]
+# What a call's generator yields to the engine: a request to send, or seconds to wait.
+Exchange = Generator[Outgoing | float, httpx.Response | None, T]
 
 
 def _setting(value: str | None, env: str) -> str | None:
@@ -131,29 +135,33 @@ class RestClient:
     ``.result(timeout)`` to wait for the value from any thread, or ``await`` it from a coroutine.
     Each also has an ``_async`` twin that is a coroutine returning the value.
 
-    Concurrency contract: calls run on a pool of ``max_workers`` threads owned by this client and
-    started as calls arrive, over one pool of keep-alive connections. One client may be used from
-    many threads and event loops at once. Waiting on a future from inside one of the pool's own
-    threads (a done-callback) raises ``RuntimeError`` rather than deadlock; blocking on
-    ``.result()`` inside a running event loop warns once. ``close()`` (or leaving a ``with`` /
-    ``async with`` block) lets running calls finish and cancels queued ones; a program that ends
-    without it still completes the calls it made.
+    Concurrency contract: every call of one client runs on one engine thread that drives
+    libcurl's multi interface (see :mod:`tinker_rest._engine`); a call in flight holds no thread,
+    so a program that starts 1,000 calls has them in flight together (``max_in_flight``, 1024 by
+    default; more wait in order). Over TLS the engine speaks HTTP/2 where the service offers it,
+    and the calls share a few connections; over HTTP/1.1 each call in flight needs a connection,
+    at most ``max_connections`` (256) to one host. Retries and archive polling wait on the
+    engine's timers, not in a thread. One client may be used from many threads and event loops
+    at once. Waiting on a future from the engine thread (a done-callback) raises
+    ``RuntimeError`` rather than deadlock; blocking on ``.result()`` inside a running event
+    loop warns once. ``close()`` (or leaving a ``with`` / ``async with`` block) lets running
+    calls finish and cancels waiting ones; a program that ends without it still completes the
+    calls it made.
 
-    Why threads and not an event loop, measured by ``make bench`` against the same loopback
-    server in one run: a background event-loop thread driving ``httpx.AsyncClient`` took about
-    3x the latency of raw ``httpx`` for sequential calls and delivered under a fifth of its
-    throughput with 64 calls in flight; this pool, over tinker-rest's own HTTP/1.1 transport,
-    is faster than raw ``httpx`` on both (the README's performance section has the table). A
-    thread waiting on a call that no worker has started yet runs it itself, which spares
-    sequential ``method(...).result()`` both thread handoffs. The ``_async`` twins await the same
-    pool, so both paths share one mechanism.
+    Why this design, measured by ``scripts/bench.py`` in one run (the README's performance
+    section has the tables): libcurl made a sequential call for a third or less of the client
+    CPU of pyqwest, httpcore or httpx, and one thread driving a ``CurlMulti`` carried as many
+    calls a second as any candidate (and 100 times httpx's async pool) with 256 in flight
+    against a server 50 ms away, where the previous 16 worker threads carried at most 16 calls
+    at a time. As measured, the facade itself reaches about a third of raw libcurl's rate
+    there: its own CPU per call (parsing into the models, building ``httpx.Response`` objects
+    for the generated parsers) is what caps it on a busy two-core machine.
 
-    ``max_workers`` (16) bounds the calls in flight. On loopback, where a call is all CPU, fewer
-    threads contend less for the GIL; against the hosted service, where a call is mostly
-    waiting on the network, more in flight means proportionally more calls a second.
-
-    Every call ends: connect and read timeouts (5 s and 60 s by default), at most ``max_retries``
-    retries of failures worth retrying (see :class:`RetryPolicy`), and ``result(timeout)``.
+    Every call ends: each attempt has a deadline over the whole exchange (``timeout``, 60 s;
+    5 s to connect), at most ``max_retries`` retries of failures worth retrying (see
+    :class:`RetryPolicy`), a response body is read to at most ``max_response_bytes``
+    (decompressed), at most a few interim (1xx) responses are skipped, and
+    ``result(timeout)`` bounds the wait.
 
     Example:
         >>> client = RestClient()  # TINKER_BASE_URL and TINKER_API_KEY from the environment
@@ -168,28 +176,43 @@ class RestClient:
         *,
         timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
         max_retries: int = 3,
-        max_workers: int = DEFAULT_MAX_WORKERS,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         archive_wait: float = DEFAULT_ARCHIVE_WAIT,
         transport: httpx.BaseTransport | None = None,
+        max_workers: int | None = None,
     ) -> None:
         """Make a client. Sends no request.
 
         Args:
             base_url: the service's URL; else ``TINKER_BASE_URL``, else the hosted service.
             api_key: the API key; else ``TINKER_API_KEY``.
-            timeout: seconds, or an ``httpx.Timeout`` for connect, read, write and pool apart.
+            timeout: seconds one attempt may take, the whole exchange; or an ``httpx.Timeout``,
+                whose ``read`` is that deadline and ``connect`` the one to connect.
             max_retries: retries after a failed first attempt; 0 turns retries off.
-            max_workers: the most calls in flight at once.
+            max_in_flight: the most calls in flight at once; more wait their turn.
+            max_connections: the most connections to the service's host.
+            max_response_bytes: the most bytes of a response body, decompressed; a larger one
+                raises :class:`ResponseTooLargeError`. Downloads are not bounded by it.
             archive_wait: the most seconds to wait for an archive the service is still building.
-            transport: an ``httpx`` transport to send requests through, for tests and proxies.
+            transport: an ``httpx`` transport to send through instead of libcurl, for tests and
+                custom routing; it runs on the engine thread, one request at a time.
+            max_workers: the name ``max_in_flight`` had before; still accepted.
 
         Raises:
             MissingAPIKeyError: no API key was given and ``TINKER_API_KEY`` is unset.
+            ValueError: the API key holds a character no header can carry (CR, LF, NUL).
         """
         key = _setting(api_key, "TINKER_API_KEY")
         if key is None:
             raise MissingAPIKeyError(
                 "no API key: pass api_key=... or set the TINKER_API_KEY environment variable"
+            )
+        if any(c in key for c in "\r\n\0"):
+            raise ValueError(
+                "the API key contains a line break or NUL, which no header can carry; "
+                "check TINKER_API_KEY or api_key for a stray newline"
             )
         self.base_url = (_setting(base_url, "TINKER_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
         self.retry_policy = RetryPolicy(max_retries=max_retries)
@@ -202,15 +225,21 @@ class RestClient:
             "Accept-Encoding": "gzip, deflate",
         }
         self._limits = httpx.Limits(
-            max_connections=max_workers, max_keepalive_connections=max_workers
+            max_connections=max_connections, max_keepalive_connections=max_connections
         )
-        self._timeout_extension = {"timeout": self._timeout.as_dict()}
-        self._transport = self._given_transport = transport
+        self._given_transport = transport
         # The generated parsers take a client only to read its raise_on_unexpected_status.
         self._api = Client(base_url=self.base_url)
         self._http_client: httpx.Client | None = None
         self._http_lock = threading.Lock()
-        self._pool = WorkerPool(max_workers)
+        self._engine = Engine(
+            max_in_flight=max_in_flight if max_workers is None else max_workers,
+            max_connections=max_connections,
+            timeout=self._timeout.read or DEFAULT_TIMEOUT.read or 60.0,
+            connect_timeout=self._timeout.connect or DEFAULT_TIMEOUT.connect or 5.0,
+            max_response_bytes=max_response_bytes,
+            transport=transport,
+        )
 
     def __repr__(self) -> str:
         return f"RestClient(base_url={self.base_url!r})"
@@ -218,14 +247,14 @@ class RestClient:
     # -- lifecycle -------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Let running calls finish, cancel queued ones, and close the connections."""
-        self._pool.close()
+        """Let running calls finish, cancel waiting ones, and close the connections."""
+        self._engine.close()
         with self._http_lock:
             http, self._http_client = self._http_client, None
-            transport, self._transport = self._transport, None
+            transport, self._given_transport = self._given_transport, None
         if http is not None:
             http.close()  # and its transport: the one given to this client, or its own
-        if transport is not None and (http is None or transport is not self._given_transport):
+        elif transport is not None:
             transport.close()
 
     def __enter__(self) -> RestClient:
@@ -244,16 +273,6 @@ class RestClient:
 
     # -- the seam: every call goes through _submit, _send and _unwrap --------------------
 
-    def _connection(self) -> httpx.BaseTransport:
-        """The transport, and its connection pool, that every call shares; made on first use."""
-        transport = self._transport
-        if transport is None:
-            with self._http_lock:
-                if self._transport is None:
-                    self._transport = api_transport(self.base_url, self._limits)
-                transport = self._transport
-        return transport
-
     def _http(self) -> httpx.Client:
         """An ``httpx.Client`` for downloads: streamed bodies, from wherever the signed URL
         points, through the transport given to the client if one was (else httpx's own,
@@ -269,63 +288,84 @@ class RestClient:
             return self._http_client
 
     def _submit(self, request: dict[str, Any], parse: Parse, expect: type[T]) -> APIFuture[T]:
-        """Run one operation on the pool: send the request, then parse or raise."""
-        return self._pool.submit(lambda: self._unwrap(self._send(request), parse, expect))
+        """Run one operation on the engine: send the request, then parse or raise.
+
+        Raises:
+            ValueError: at once, when an id in the request's path cannot be one segment.
+        """
+        exchange = self._exchange(request)
+
+        def call() -> Exchange[T]:
+            response = yield from exchange
+            return self._unwrap(response, parse, expect)
+
+        return self._engine.run(call())
 
     def _send(self, request: dict[str, Any], retry: RetryPolicy | None = None) -> httpx.Response:
-        """Send a request built by a generated ``_get_kwargs``, retrying as the policy says.
+        """Send a request built by a generated ``_get_kwargs`` and wait for its response,
+        retrying as the policy says; the response is whole (status, headers, content)."""
+        return self._engine.run(self._exchange(request, retry)).result()
+
+    def _exchange(
+        self, request: dict[str, Any], retry: RetryPolicy | None = None
+    ) -> Exchange[httpx.Response]:
+        """The attempts of one request, as the engine runs them: the response to return.
 
         The generated operations build the request and parse the response; this is the one
-        place that does I/O, so it is where retries live and where every non-GET request gets
-        its ``Content-Type`` and one ``X-Idempotency-Key`` for all of its attempts.
+        place that turns a request dict into bytes on the wire, so it is where retries live and
+        where every non-GET request gets its ``Content-Type`` and one ``X-Idempotency-Key`` for
+        all of its attempts. Malformed input is refused here, before the generator starts:
+        a path segment no id may be, and a header value no header can carry.
 
-        It hands the request straight to the transport rather than through
-        ``httpx.Client.request``: the client's URL merging, cookie and auth layers cost about
-        40% of a call's CPU on loopback (``make bench``), and none of them is used here.
+        Raises:
+            ValueError: at once, for those.
         """
         policy = self.retry_policy if retry is None else retry
+        check_url_segments(request["url"])
         method = request["method"].upper()
         headers = {**self._headers, **request.get("headers", {})}
         if method not in ("GET", "HEAD"):
             headers.setdefault("Content-Type", "application/json")
             headers.setdefault("X-Idempotency-Key", uuid.uuid4().hex)
+        for name, value in headers.items():
+            if any(c in str(value) for c in "\r\n\0"):
+                raise ValueError(f"the {name} header contains CR, LF or NUL: {value!r}")
         url = self.base_url + request["url"]
         if params := request.get("params"):
             url += "?" + urllib.parse.urlencode(params)
-        outgoing = httpx.Request(
-            method,
-            url,
-            headers=headers,
-            json=request.get("json"),
-            extensions=self._timeout_extension,
-        )
-        transport = self._connection()
+        body = b""
+        if (payload := request.get("json")) is not None:
+            # As httpx encodes json=: compact, UTF-8, no NaN.
+            body = json.dumps(
+                payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+            ).encode()
+        outgoing = Outgoing(method, url, headers, body)
+        return self._attempts(outgoing, policy, request["url"])
+
+    @staticmethod
+    def _attempts(outgoing: Outgoing, policy: RetryPolicy, route: str) -> Exchange[httpx.Response]:
         retries = 0
         while True:
             response: httpx.Response | None = None
             try:
-                response = transport.handle_request(outgoing)
-                try:
-                    response.read()
-                finally:
-                    response.close()
+                response = yield outgoing
+                assert response is not None
+            except httpx.LocalProtocolError:
+                raise  # a request that cannot be sent: sending it again would not help
             except httpx.TimeoutException as exc:
-                failure: Exception = APITimeoutError(outgoing, f"timed out: {exc!r}")
-                response = None
+                failure: Exception = APITimeoutError(outgoing.httpx_request(), f"timed out: {exc}")
             except httpx.TransportError as exc:
-                failure = APIConnectionError(outgoing, f"connection failed: {exc!r}")
-                response = None
+                failure = APIConnectionError(outgoing.httpx_request(), f"connection failed: {exc}")
             else:
-                response.request = outgoing
                 if response.status_code < 400 or not policy.should_retry(response):
                     return response
-            if retries >= policy.max_retries:
+            if not policy.may_retry(retries):
                 if response is not None:
                     return response  # _unwrap raises the status error
                 raise failure
             delay = policy.delay(retries, response)
-            logger.debug("retrying %s %s in %.2fs", method, request["url"], delay)
-            time.sleep(delay)
+            logger.debug("retrying %s %s in %.2fs", outgoing.method, route, delay)
+            yield delay
             retries += 1
 
     def _unwrap(self, response: httpx.Response, parse: Parse, expect: type[T]) -> T:
@@ -630,16 +670,22 @@ class RestClient:
 
     def _archive_url(self, path: TinkerPath) -> APIFuture[CheckpointArchiveUrlResponse]:
         request = _get_checkpoint_archive_url._get_kwargs(*_checkpoint_args(path))
-        return self._pool.submit(lambda: self._wait_for_archive(request, str(path)))
+        return self._engine.run(self._wait_for_archive(request, str(path)))
 
-    def _wait_for_archive(self, request: dict[str, Any], name: str) -> CheckpointArchiveUrlResponse:
-        """Ask for the archive URL until it is ready or ``archive_wait`` has passed."""
+    def _wait_for_archive(
+        self, request: dict[str, Any], name: str
+    ) -> Exchange[CheckpointArchiveUrlResponse]:
+        """Ask for the archive URL until it is ready or ``archive_wait`` has passed.
+
+        The waits between polls come from the client's :class:`RetryPolicy` (the server's
+        ``Retry-After`` when sane, else its backoff), on the engine's timers.
+        """
         # A 503 here means "still building": this loop waits for it, so the retry layer must not.
         policy = self.retry_policy.without(503)
         deadline = time.monotonic() + self.archive_wait
         polls = 0
         while True:
-            response = self._send(request, policy)
+            response = yield from self._exchange(request, policy)
             if response.status_code == 302:
                 return _archive_from_redirect(response)
             remaining = deadline - time.monotonic()
@@ -648,7 +694,7 @@ class RestClient:
                 return self._unwrap(response, parse, CheckpointArchiveUrlResponse)
             wait = min(self.retry_policy.delay(polls, response), remaining)
             logger.info("the archive of %s is being built; asking again in %.1fs", name, wait)
-            time.sleep(wait)
+            yield wait
             polls += 1
 
     # -- sessions and samplers -------------------------------------------------------------

@@ -8,6 +8,7 @@ Every one of them is a ``TinkerRestError``::
     ├── APIConnectionError           the request got no response: refused, reset, DNS, ...
     │   └── APITimeoutError          ... or the connect or read timeout passed
     ├── APIResponseValidationError   a successful response does not match the spec
+    ├── ResponseTooLargeError        a response body passed the client's max_response_bytes
     ├── DownloadError                a checkpoint could not be downloaded or extracted
     │   ├── TargetExistsError        (also a FileExistsError) the target exists; pass force
     │   ├── ArchiveIncompleteError   the archive kept breaking off or has the wrong length
@@ -47,6 +48,7 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
+    "ResponseTooLargeError",
     "TargetExistsError",
     "TinkerRestError",
     "UnprocessableEntityError",
@@ -96,6 +98,21 @@ class APIResponseValidationError(TinkerRestError):
         super().__init__(
             f"unexpected {response.status_code} response to {_describe(response.request)}: "
             f"{problem}"
+        )
+
+
+class ResponseTooLargeError(TinkerRestError):
+    """A response body, decompressed, was larger than the client's ``max_response_bytes``.
+
+    Not retried: the same request would get the same answer.
+    """
+
+    def __init__(self, request: httpx.Request, limit: int) -> None:
+        self.request = request
+        self.limit = limit
+        super().__init__(
+            f"the response to {_describe(request)} is larger than {limit} bytes "
+            "(decompressed); raise max_response_bytes if that is expected"
         )
 
 

@@ -20,11 +20,12 @@ that cannot name a checkpoint is refused here, before any request is sent.
 from __future__ import annotations
 
 import dataclasses
+import urllib.parse
 from typing import Literal
 
 from tinker_rest._errors import InvalidTinkerPathError
 
-__all__ = ["CheckpointKind", "CheckpointType", "TinkerPath"]
+__all__ = ["CheckpointKind", "CheckpointType", "TinkerPath", "check_url_segments", "id_problem"]
 
 CheckpointKind = Literal["weights", "sampler_weights", "external_weights"]
 CheckpointType = Literal["training", "sampler", "external"]
@@ -38,10 +39,43 @@ _TYPE_OF_KIND: dict[str, CheckpointType] = {
 }
 
 
+def id_problem(value: str, what: str) -> str | None:
+    """Say why an id cannot be one segment of a URL path, or None when it can.
+
+    This is the one home of the rule: ``.`` and ``..`` would be resolved away by any HTTP
+    stack (``GET /training_runs/../checkpoints`` is ``GET /checkpoints``), and a ``/`` would
+    make two segments where the spec has one.
+    """
+    if value in (".", ".."):
+        return f"the {what} {value!r} is a relative path segment, not an id"
+    if "/" in value:
+        return f"the {what} {value!r} contains '/'"
+    return None
+
+
+def check_url_segments(path: str) -> None:
+    """Refuse a request path with a segment no id may be (see :func:`id_problem`).
+
+    ``path`` is as openapi-python-client's ``_get_kwargs`` builds it: each id quoted into one
+    segment, so an id's ``/`` arrives as ``%2F``.
+
+    Raises:
+        ValueError: a segment is ``.`` or ``..`` or contains ``/``, said with the segment.
+    """
+    for segment in path.split("/"):
+        # Cheap tests first: this runs on every call.
+        if segment in (".", "..") or ("%" in segment and "%2f" in segment.lower()):
+            problem = id_problem(urllib.parse.unquote(segment), "id")
+            if problem is not None:
+                raise ValueError(f"{problem}: refused before sending {path!r}")
+
+
 def _segment_problem(value: str, what: str) -> str | None:
     """Say what is wrong with one segment of a path, or None when it is fine."""
     if not value:
         return f"the {what} is empty"
+    if value in (".", ".."):
+        return id_problem(value, what)
     for char in value:
         if char.isspace():
             return f"the {what} contains whitespace"

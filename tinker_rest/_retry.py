@@ -1,8 +1,14 @@
 """The retry policy: which failures are worth another attempt, and how long to wait first.
 
 One layer, bounded: a call is tried at most ``1 + max_retries`` times, and never waits more than
-``max_retry_after`` between attempts. A conflict (409) or any other client error is final; the
-server can also say so itself with ``x-should-retry``.
+``max_retry_after`` between attempts. A conflict (409) is final whatever the server says; for
+other statuses the server may decide with ``x-should-retry``.
+
+Every loop that waits and asks again uses a policy: the API calls' retry loop
+(``RestClient._exchange``), the archive-build polling, and the download's resume loop. Such a
+loop asks :meth:`RetryPolicy.should_retry` whether an outcome is worth another attempt, and
+:meth:`RetryPolicy.delay` how long to wait first; :meth:`RetryPolicy.without` makes the policy a
+polling loop needs (one that does not retry the status it polls on).
 """
 
 from __future__ import annotations
@@ -17,6 +23,9 @@ import httpx
 __all__ = ["RetryPolicy"]
 
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+# Statuses never retried, whatever x-should-retry says: a conflict says the request's effect
+# already holds (or cannot), and sending it again cannot change that.
+FINAL_STATUSES = frozenset({409})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,13 +55,23 @@ class RetryPolicy:
         return dataclasses.replace(self, statuses=self.statuses - set(statuses))
 
     def should_retry(self, response: httpx.Response) -> bool:
-        """Whether a response is worth another attempt (before counting attempts)."""
+        """Whether a response is worth another attempt (before counting attempts).
+
+        A 409 never is; otherwise the server's ``x-should-retry: true|false`` decides, else
+        whether the status is one of :attr:`statuses`.
+        """
+        if response.status_code in FINAL_STATUSES:
+            return False
         verdict = response.headers.get("x-should-retry")
         if verdict == "true":
             return True
         if verdict == "false":
             return False
         return response.status_code in self.statuses
+
+    def may_retry(self, retries_done: int) -> bool:
+        """Whether a loop that has retried ``retries_done`` times may try again."""
+        return retries_done < self.max_retries
 
     def delay(self, retries_done: int, response: httpx.Response | None = None) -> float:
         """Seconds to wait before retry number ``retries_done + 1``.

@@ -2,7 +2,9 @@
 
 It does as little as a server can (no routing table, no validation, no logging) so that what the
 benchmarks measure is the client's cost, not the server's. Run it as a script: it prints one JSON
-line with its ``base_url`` and serves until its standard input closes.
+line with its ``base_url`` and serves until its standard input closes. ``--delay SECONDS`` makes
+every answer wait that long (a far service: the wait is a timer, so the server stays idle and
+any number of calls can be waiting at once).
 
 Routes: ``GET /api/v1/training_runs/<id>`` answers a canned training run, ``GET /api/v1/healthz``
 answers ``{"status": "ok"}``; anything else is a JSON 404.
@@ -10,6 +12,7 @@ answers ``{"status": "ok"}``; anything else is a JSON 404.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import sys
@@ -63,6 +66,8 @@ HEALTH_PREFIX = b"GET /api/v1/healthz"
 class CannedHttp(asyncio.Protocol):
     """One connection: answer every complete request in the buffer, in order."""
 
+    delay = 0.0
+
     def __init__(self) -> None:
         self.buffer = b""
         self.transport: asyncio.Transport | None = None
@@ -96,10 +101,18 @@ class CannedHttp(asyncio.Protocol):
             else:
                 out.append(NOT_FOUND)
         if out and self.transport is not None:
-            self.transport.write(b"".join(out))
+            if self.delay:
+                asyncio.get_running_loop().call_later(self.delay, self._write, b"".join(out))
+            else:
+                self.transport.write(b"".join(out))
+
+    def _write(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
 
 
-async def _serve() -> None:
+async def _serve(delay: float) -> None:
+    CannedHttp.delay = delay
     loop = asyncio.get_running_loop()
     server = await loop.create_server(CannedHttp, "127.0.0.1", 0, backlog=1024)
     port = server.sockets[0].getsockname()[1]
@@ -110,4 +123,6 @@ async def _serve() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(_serve())
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds before each answer")
+    asyncio.run(_serve(parser.parse_args().delay))

@@ -25,15 +25,17 @@ from pathlib import Path
 from typing import Any
 
 from bench import workloads as w
+from tinker_rest import RestClient
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 RUN_PATH = "/api/v1/training_runs/{}"
 FAST_RUN_ID = "sess-bench:train:0"
-# threads: the facade as it is, design (a); loop: design (b), an event-loop thread driving
-# httpx.AsyncClient (bench/evloop.py).
-DESIGNS = ("threads", "loop")
-LABELS = {"threads": "", "loop": " [b: event loop]"}
+# The facade as it is: one engine thread driving libcurl (tinker_rest/_engine.py). The worker
+# pool and the event-loop prototype it was once compared with are gone; the engine candidates
+# are compared raw in bench_far.
+DESIGNS = ("threads",)
+LABELS = {"threads": ""}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,8 +51,9 @@ class Plan:
     # Design (b) is several times slower than (a): fewer repeats keep `make bench` short.
     loop_repeats: int = 2
     loop_conc_repeats: int = 1
-    default_workers: int = 16
-    sweep_workers: tuple[int, ...] = (2, 4, 8, 16, 32, 64)
+    # The default RestClient's max_in_flight.
+    default_in_flight: int = 1024
+    sweep_in_flight: tuple[int, ...] = (2, 4, 8, 16, 32, 64)
     sweep_repeats: int = 1
     sweep_calls: int = 1500
     import_repeats: int = 11
@@ -64,6 +67,12 @@ class Plan:
     server_calls: int = 600
     server_clients: int = 64
     server_repeats: int = 3
+    far_delay: float = 0.05
+    far_calls: int = 2000
+    far_in_flight: int = 256
+    far_repeats: int = 3
+    engine_seq_calls: int = 1000
+    in_flight_calls: int = 1000
 
 
 SMOKE = Plan(
@@ -75,7 +84,7 @@ SMOKE = Plan(
     conc_repeats=1,
     loop_repeats=1,
     loop_conc_repeats=1,
-    sweep_workers=(4,),
+    sweep_in_flight=(4,),
     sweep_repeats=1,
     sweep_calls=50,
     import_repeats=1,
@@ -89,6 +98,12 @@ SMOKE = Plan(
     server_calls=40,
     server_clients=4,
     server_repeats=1,
+    far_delay=0.01,
+    far_calls=100,
+    far_in_flight=16,
+    far_repeats=1,
+    engine_seq_calls=20,
+    in_flight_calls=50,
 )
 
 
@@ -165,7 +180,7 @@ def bench_fast(plan: Plan) -> tuple[list[dict[str, Any]], dict[str, Any]]:
                 calls = {"raw": w.raw_call(raw_client, path)}
                 for design in designs:
                     client = stack.enter_context(
-                        w.make_client(design, base, key, plan.default_workers)
+                        w.make_client(design, base, key, plan.default_in_flight)
                     )
                     calls[design] = (lambda c: lambda: c.get_training_run(FAST_RUN_ID).result())(
                         client
@@ -197,7 +212,7 @@ def bench_fast(plan: Plan) -> tuple[list[dict[str, Any]], dict[str, Any]]:
             raws["threads"].append(w.raw_threads(base, key, path, n, k))
             raws["async"].append(w.raw_async(base, key, path, n, k))
             for design in [d for d in DESIGNS if d != "loop" or rep < plan.loop_conc_repeats]:
-                with w.make_client(design, base, key, plan.default_workers) as client:
+                with w.make_client(design, base, key, plan.default_in_flight) as client:
                     ours_fut[design].append(w.ours_futures(client, FAST_RUN_ID, n, k))
                     ours_aio[design].append(w.ours_async(client, FAST_RUN_ID, n, k))
 
@@ -291,22 +306,119 @@ def bench_fast(plan: Plan) -> tuple[list[dict[str, Any]], dict[str, Any]]:
                 )
             )
 
-        log("max_workers sweep (threads design, 64 futures in flight)")
-        sweep: dict[str, list[float]] = {str(m): [] for m in plan.sweep_workers}
-        sweep_ratio: dict[str, list[float]] = {str(m): [] for m in plan.sweep_workers}
+        log("max_in_flight sweep (64 futures submitted at a time)")
+        sweep: dict[str, list[float]] = {str(m): [] for m in plan.sweep_in_flight}
+        sweep_ratio: dict[str, list[float]] = {str(m): [] for m in plan.sweep_in_flight}
         for _ in range(plan.sweep_repeats):
-            for m in plan.sweep_workers:
+            for m in plan.sweep_in_flight:
                 # A raw loop right before each setting, so each ratio sees the same load.
                 raw_s = w.raw_sequential(base, key, path, plan.sweep_calls).throughput
                 with w.make_client("threads", base, key, m) as client:
                     s = w.ours_futures(client, FAST_RUN_ID, plan.sweep_calls, k)
                 sweep[str(m)].append(s.throughput)
                 sweep_ratio[str(m)].append(s.throughput / raw_s)
-        extra["max_workers_sweep"] = {
+        extra["max_in_flight_sweep"] = {
             "per_s": {m: summary(v) for m, v in sweep.items()},
             "ratio_to_raw_loop": {m: summary(v) for m, v in sweep_ratio.items()},
         }
     return figures, extra
+
+
+def bench_far(plan: Plan) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The engine candidates side by side, raw, and the far-service figure: a default
+    RestClient against the best raw engine, ``far_in_flight`` calls in flight against the
+    canned server answering after ``far_delay``; and client threads and peak RSS with
+    ``in_flight_calls`` in flight (in a process of its own)."""
+    from bench import engines
+
+    path = RUN_PATH.format(FAST_RUN_ID)
+    out: dict[str, Any] = {}
+    log("engine candidates: sequential, against the canned server")
+    with child_server(["bench/fast_server.py"]) as info:
+        url = info["base_url"] + path
+        calls = engines.sequential_calls(url)
+        samples = w.interleaved(
+            {k: v[0] for k, v in calls.items()}, plan.engine_seq_calls, plan.seq_chunk
+        )
+        for _, close in calls.values():
+            close()
+    out["sequential"] = {
+        name: {
+            "latency_us": statistics.median(s.latencies) * 1e6,
+            "cpu_us": s.cpu_per_call * 1e6,
+        }
+        for name, s in samples.items()
+    }
+    n, k = plan.far_calls, plan.far_in_flight
+    far: dict[str, list[float]] = {name: [] for name in engines.FAR}
+    ours: list[float] = []
+    ratios: list[float] = []
+    with child_server(["bench/fast_server.py", "--delay", str(plan.far_delay)]) as info:
+        base = info["base_url"]
+        for rep in range(plan.far_repeats):
+            log(f"far service ({plan.far_delay * 1e3:.0f} ms, {k} in flight), repeat {rep + 1}")
+            got = {}
+            for name, run in engines.FAR.items():
+                if far[name] and far[name][-1] == 0.0:
+                    got[name] = 0.0  # failed before: not tried again
+                else:
+                    try:
+                        got[name] = run(base + path, n, k).throughput
+                    except Exception as exc:  # a candidate that fails is recorded as such
+                        log(f"{name} failed: {exc!r}")
+                        got[name] = 0.0
+                far[name].append(got[name])
+            with RestClient(base, "bench-key", max_retries=0) as client:
+                mine = w.ours_futures(client, FAST_RUN_ID, n, k).throughput
+            ours.append(mine)
+            ratios.append(mine / max(got.values()))
+        log(f"{plan.in_flight_calls} calls in flight: threads and peak RSS")
+        child = subprocess.run(
+            [sys.executable, str(HERE / "inflight_child.py"), base, str(plan.in_flight_calls)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        out["in_flight"] = json.loads(child.stdout.splitlines()[-1])
+        out["in_flight"]["calls"] = plan.in_flight_calls
+    out["far_per_s"] = {name: summary(v) for name, v in far.items()}
+    best = [max(far[name][i] for name in far) for i in range(plan.far_repeats)]
+    fig = figure(
+        "far_service",
+        f"far service ({k} in flight)",
+        ratios,
+        ">=",
+        0.8,
+        ours_per_s=summary(ours),
+        baseline_per_s=summary(best),
+        delay_ms=plan.far_delay * 1e3,
+    )
+    return fig, out
+
+
+def engines_table(engines_result: dict[str, Any]) -> str:
+    """The engine candidates, raw, as markdown."""
+    lines = [
+        "Engine candidates, raw, in one run: sequential against the canned server, and "
+        "calls/s with the far service's calls in flight:",
+        "",
+        "| engine | sequential latency | client CPU per call |",
+        "|---|---|---|",
+    ]
+    for name, row in engines_result["sequential"].items():
+        lines.append(f"| {name} | {row['latency_us']:.0f} µs | {row['cpu_us']:.0f} µs |")
+    lines += ["", "| engine, far service | calls/s (median) |", "|---|---|"]
+    for name, s in engines_result["far_per_s"].items():
+        lines.append(f"| {name} | {s['median']:.0f} |")
+    if inflight := engines_result.get("in_flight"):
+        lines += [
+            "",
+            f"A default RestClient with {inflight['calls']} calls in flight: "
+            f"{inflight['threads_in_flight']} threads (from {inflight['threads_before']} "
+            f"before), peak RSS {inflight['maxrss_mib']:.0f} MiB "
+            f"({inflight['idle_rss_mib']:.0f} MiB after import).",
+        ]
+    return "\n".join(lines)
 
 
 def bench_import(plan: Plan) -> dict[str, Any]:
@@ -493,7 +605,7 @@ def detail(f: dict[str, Any]) -> str:
     k = f["key"].removesuffix("_loop")
     if k == "sequential_latency":
         return f"{f['ours_ms']['median']:.3f} ms vs {f['baseline_ms']['median']:.3f} ms"
-    if k in ("concurrent_throughput", "async_path"):
+    if k in ("concurrent_throughput", "async_path", "far_service"):
         return f"{f['ours_per_s']['median']:.0f}/s vs {f['baseline_per_s']['median']:.0f}/s"
     if k == "no_collapse":
         a, b = f["in_flight_64_per_s"]["median"], f["in_flight_1_per_s"]["median"]
@@ -532,11 +644,11 @@ def table(figures: list[dict[str, Any]]) -> str:
 
 
 def sweep_table(extra: dict[str, Any]) -> str:
-    sweep = extra.get("max_workers_sweep")
+    sweep = extra.get("max_in_flight_sweep")
     if not sweep:
         return ""
     lines = [
-        "| max_workers | calls/s, 64 in flight | vs one raw httpx.Client loop just before |",
+        "| max_in_flight | calls/s, 64 submitted | vs one raw httpx.Client loop just before |",
         "|---|---|---|",
     ]
     for m, s in sweep["per_s"].items():
@@ -571,9 +683,11 @@ def render(result: dict[str, Any]) -> str:
         text += "\n\nWhere a call's CPU goes: one GET of the canned run and its JSON decode, "
         text += "sequential, through each layer:\n\n"
         text += layers_table(result["extra"])
-    if result.get("extra", {}).get("max_workers_sweep"):
-        text += "\n\nmax_workers sweep, design (a), 64 futures in flight:\n\n"
+    if result.get("extra", {}).get("max_in_flight_sweep"):
+        text += "\n\nmax_in_flight sweep, 64 futures submitted at a time:\n\n"
         text += sweep_table(result["extra"])
+    if result.get("engines"):
+        text += "\n\n" + engines_table(result["engines"])
     return text + "\n"
 
 
@@ -583,7 +697,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="the JSON file to write")
     parser.add_argument(
         "--only",
-        choices=("fast", "import", "reference"),
+        choices=("fast", "far", "import", "reference"),
         action="append",
         help="run only these parts (repeatable)",
     )
@@ -593,14 +707,18 @@ def main(argv: list[str] | None = None) -> int:
         print(render(json.loads(args.render.read_text())), end="")
         return 0
     plan = SMOKE if args.smoke else Plan()
-    parts = args.only or ["fast", "import", "reference"]
+    parts = args.only or ["fast", "far", "import", "reference"]
     began = time.perf_counter()
     figures: list[dict[str, Any]] = []
     extra: dict[str, Any] = {}
+    engines_result: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="tinker-bench-") as tmp:
         if "fast" in parts:
             fast, extra = bench_fast(plan)
             figures += fast
+        if "far" in parts:
+            far_figure, engines_result = bench_far(plan)
+            figures.append(far_figure)
         if "import" in parts:
             figures.append(bench_import(plan))
         if "reference" in parts:
@@ -614,6 +732,7 @@ def main(argv: list[str] | None = None) -> int:
         "async_path",
         "no_collapse",
         "client_cpu",
+        "far_service",
         "import",
         "pagination",
         "deep_page",
@@ -641,6 +760,7 @@ def main(argv: list[str] | None = None) -> int:
         "figures": main_figures,
         "loop_design_figures": loop_figures,
         "extra": extra,
+        "engines": engines_result,
     }
     out = args.out or REPO / "bench-results" / ("smoke.json" if args.smoke else "bench.json")
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -214,8 +214,6 @@ def layer_calls(
     bare socket up to the facade; each returns the decoded body."""
     import h11
 
-    from tinker_rest._transport import Transport
-
     url = httpx.URL(base_url)
     host, port = url.host, url.port or 80
     headers = _headers(api_key)
@@ -260,6 +258,11 @@ def layer_calls(
         h11_conn.start_next_cycle()
         return json.loads(b"".join(body))
 
+    from bench.engines import pycurl_call
+
+    with_libcurl, close_curl = pycurl_call(str(url.join(path)), headers)
+    stack.callback(close_curl)
+
     def through(transport: httpx.BaseTransport) -> Callable[[], Any]:
         full = str(url.join(path))
 
@@ -275,7 +278,7 @@ def layer_calls(
     return {
         "socket, bytes parsed by hand": floor,
         "h11 on a socket": with_h11,
-        "tinker-rest Transport": through(stack.enter_context(Transport())),
+        "libcurl easy handle (pycurl), in the calling thread": with_libcurl,
         "httpx.HTTPTransport (httpcore + h11)": through(stack.enter_context(httpx.HTTPTransport())),
         "httpx.Client.get": raw_call(client, path),
         "RestClient.get_training_run().result()": lambda: facade.get_training_run(run_id).result(),
@@ -285,16 +288,9 @@ def layer_calls(
 # --- the facade -----------------------------------------------------------------------------
 
 
-def make_client(design: str, base_url: str, api_key: str, max_workers: int) -> RestClient:
-    """``threads``: the facade as it is (design (a)); ``loop``: the event-loop prototype
-    (design (b))."""
-    if design == "threads":
-        return RestClient(base_url, api_key, max_workers=max_workers, max_retries=0)
-    from bench.evloop import LoopRestClient
-
-    return LoopRestClient(
-        base_url, api_key, max_workers=max_workers, max_retries=0, max_connections=max_workers
-    )
+def make_client(design: str, base_url: str, api_key: str, max_in_flight: int) -> RestClient:
+    """The facade as it is, with ``max_in_flight`` (``design`` names the figure's row)."""
+    return RestClient(base_url, api_key, max_in_flight=max_in_flight, max_retries=0)
 
 
 def ours_sequential(client: RestClient, run_id: str, calls: int) -> Sample:

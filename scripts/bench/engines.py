@@ -1,0 +1,209 @@
+"""The HTTP engines tinker-rest could be built on, raw, side by side against the canned server.
+
+Each candidate makes the same ``GET`` of the canned training run and decodes the JSON body:
+
+- sequential: one call at a time from one thread (latency, and client CPU per call);
+- far: ``calls`` calls with ``in_flight`` of them outstanding, against the canned server
+  answering after its ``--delay`` (the far-service throughput).
+
+``make bench`` runs them in one process, in turns, so that load on the machine falls on all alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from bench.workloads import WARMUP, Sample, _cpu, timed
+
+HEADERS = {"X-API-Key": "bench-key", "User-Agent": "bench-raw"}
+TIMEOUTS = {"timeout": {"connect": 30.0, "read": 30.0, "write": 30.0, "pool": 60.0}}
+
+
+# --- sequential: one call per loop turn -------------------------------------------------------
+
+
+def sequential_calls(url: str) -> dict[str, tuple[Callable[[], Any], Callable[[], None]]]:
+    """Per candidate: a call (get and decode) and the function that closes what it opened."""
+    import httpcore
+    import pyqwest
+
+    calls: dict[str, tuple[Callable[[], Any], Callable[[], None]]] = {}
+
+    client = httpx.Client(headers=HEADERS)
+
+    def with_httpx() -> Any:
+        response = client.get(url)
+        response.raise_for_status()
+        return response.json()
+
+    calls["httpx.Client"] = (with_httpx, client.close)
+
+    pool = httpcore.ConnectionPool()
+    core_headers = list(HEADERS.items())
+
+    def with_httpcore() -> Any:
+        response = pool.request("GET", url, headers=core_headers)
+        assert response.status == 200
+        return json.loads(response.content)
+
+    calls["httpcore.ConnectionPool"] = (with_httpcore, pool.close)
+
+    calls["pycurl.Curl.perform"] = pycurl_call(url, HEADERS)
+
+    qwest = pyqwest.SyncClient(pyqwest.SyncHTTPTransport())
+
+    def with_pyqwest() -> Any:
+        response = qwest.get(url, HEADERS)
+        assert response.status == 200
+        return json.loads(response.content)
+
+    calls["pyqwest.SyncClient"] = (with_pyqwest, lambda: None)
+    return calls
+
+
+def pycurl_call(url: str, headers: dict[str, str]) -> tuple[Callable[[], Any], Callable[[], None]]:
+    """One libcurl easy handle: a call (perform, check, decode) and its close."""
+    import pycurl
+
+    curl = pycurl.Curl()
+    curl.setopt(pycurl.URL, url)
+    curl.setopt(pycurl.HTTPHEADER, [f"{k}: {v}" for k, v in headers.items()])
+    buffer = io.BytesIO()
+    curl.setopt(pycurl.WRITEDATA, buffer)
+
+    def call() -> Any:
+        buffer.seek(0)
+        buffer.truncate()
+        curl.perform()
+        assert curl.getinfo(pycurl.RESPONSE_CODE) == 200
+        return json.loads(buffer.getvalue())
+
+    return call, curl.close
+
+
+# --- far: many calls in flight ----------------------------------------------------------------
+
+
+def far_pycurl(url: str, calls: int, in_flight: int) -> Sample:
+    """One thread driving ``in_flight`` transfers through a ``CurlMulti``."""
+    import pycurl
+
+    multi = pycurl.CurlMulti()
+    multi.setopt(pycurl.M_MAX_HOST_CONNECTIONS, in_flight)
+    handles = []
+    for _ in range(in_flight):
+        curl = pycurl.Curl()
+        curl.setopt(pycurl.URL, url)
+        curl.setopt(pycurl.HTTPHEADER, [f"{k}: {v}" for k, v in HEADERS.items()])
+        curl.buffer = io.BytesIO()  # type: ignore[attr-defined]
+        curl.setopt(pycurl.WRITEDATA, curl.buffer)  # type: ignore[attr-defined]
+        handles.append(curl)
+
+    def run(n: int) -> None:
+        free = list(handles)
+        started = done = 0
+        while done < n:
+            while free and started < n:
+                curl = free.pop()
+                curl.buffer.seek(0)
+                curl.buffer.truncate()
+                multi.add_handle(curl)
+                started += 1
+            while multi.perform()[0] == pycurl.E_CALL_MULTI_PERFORM:
+                pass
+            while True:
+                queued, ok, failed = multi.info_read()
+                for curl in ok:
+                    multi.remove_handle(curl)
+                    json.loads(curl.buffer.getvalue())
+                    free.append(curl)
+                    done += 1
+                if failed:
+                    raise RuntimeError(f"pycurl failed: {failed[0][2]}")
+                if not queued:
+                    break
+            if done < n:
+                multi.select(1.0)
+
+    run(max(WARMUP, in_flight))
+    sample = timed(lambda: run(calls), calls)
+    for curl in handles:
+        curl.close()
+    multi.close()
+    return sample
+
+
+async def _gather(call: Callable[[], Any], calls: int, in_flight: int) -> Sample:
+    async def worker(counter: Any) -> None:
+        for _ in counter:
+            await call()
+
+    # Bounded: a candidate that stalls (httpcore's async pool did, here) fails its row.
+    warm = iter(range(max(WARMUP, in_flight)))
+    await asyncio.wait_for(asyncio.gather(*(worker(warm) for _ in range(in_flight))), 120)
+    counter = iter(range(calls))
+    cpu0, t0 = _cpu(), time.perf_counter()
+    await asyncio.wait_for(asyncio.gather(*(worker(counter) for _ in range(in_flight))), 300)
+    return Sample(time.perf_counter() - t0, _cpu() - cpu0, calls)
+
+
+def far_httpx(url: str, calls: int, in_flight: int) -> Sample:
+    """``httpx.AsyncClient`` with ``in_flight`` tasks on one event loop."""
+
+    async def main() -> Sample:
+        limits = httpx.Limits(max_connections=in_flight, max_keepalive_connections=in_flight)
+        async with httpx.AsyncClient(headers=HEADERS, limits=limits, timeout=60) as client:
+
+            async def one() -> None:
+                (await client.get(url)).json()
+
+            return await _gather(one, calls, in_flight)
+
+    return asyncio.run(main())
+
+
+def far_httpcore(url: str, calls: int, in_flight: int) -> Sample:
+    """``httpcore.AsyncConnectionPool`` with ``in_flight`` tasks on one event loop."""
+    import httpcore
+
+    async def main() -> Sample:
+        async with httpcore.AsyncConnectionPool(max_connections=in_flight) as pool:
+            headers = list(HEADERS.items())
+
+            async def one() -> None:
+                response = await pool.request("GET", url, headers=headers, extensions=TIMEOUTS)
+                json.loads(response.content)
+
+            return await _gather(one, calls, in_flight)
+
+    return asyncio.run(main())
+
+
+def far_pyqwest(url: str, calls: int, in_flight: int) -> Sample:
+    """``pyqwest.Client`` (reqwest and hyper on tokio) with ``in_flight`` asyncio tasks."""
+    import pyqwest
+
+    async def main() -> Sample:
+        client = pyqwest.Client(pyqwest.HTTPTransport(pool_max_idle_per_host=in_flight))
+
+        async def one() -> None:
+            json.loads((await client.get(url, HEADERS)).content)
+
+        return await _gather(one, calls, in_flight)
+
+    return asyncio.run(main())
+
+
+FAR = {
+    "pycurl.CurlMulti, one thread": far_pycurl,
+    "pyqwest.Client (asyncio)": far_pyqwest,
+    "httpcore.AsyncConnectionPool (asyncio)": far_httpcore,
+    "httpx.AsyncClient (asyncio)": far_httpx,
+}

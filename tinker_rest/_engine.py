@@ -1,0 +1,679 @@
+"""The engine every API call goes through: libcurl's multi interface (pycurl), on one thread.
+
+Why libcurl, measured by ``scripts/bench.py`` (the README has the table): against the canned
+loopback server it made a sequential call for about a fifth of the client CPU of ``httpx``,
+httpcore and pyqwest, and with 256 calls in flight against a server 50 ms away one thread driving
+a ``CurlMulti`` carried the most calls a second. libcurl does the HTTP: framing, keep-alive and
+the pool, HTTP/2 over TLS where the server offers it (ALPN, one connection carrying many
+streams), TLS, proxies from the environment (``http_proxy``, ``https_proxy``, ``no_proxy``...),
+gzip, and it replaces a kept-alive connection the server closed.
+
+What this module adds is glue: one thread runs the multi handle's event loop (``socket_action``
+over a selector), so that any number of calls are in flight without a thread each; calls are
+generators (see :meth:`Engine.run`) that yield a request to send or seconds to wait, which is
+how the retry policy and archive polling wait without holding a thread; and the limits that
+make every call end: a deadline per attempt over the whole exchange, a cap on the decompressed
+response body, a bound on interim (1xx) responses, and refusal of the framing h11 refuses.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import functools
+import heapq
+import itertools
+import os
+import selectors
+import socket
+import threading
+import time
+import weakref
+from collections.abc import Callable, Generator
+from typing import Any, TypeVar
+
+import httpx
+
+from tinker_rest._errors import ResponseTooLargeError
+from tinker_rest._futures import APIFuture, mark_engine_thread
+
+__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "Call", "Engine", "Outgoing"]
+
+T = TypeVar("T")
+
+# A call is a generator: it yields an Outgoing request to send (and is resumed with the response,
+# or has the transport error thrown into it) or a float of seconds to wait; its return value
+# completes its future.
+Call = Generator["Outgoing | float", "httpx.Response | None", T]
+
+DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+# A server may send interim responses (100 Continue, 103 Early Hints) before the answer; more
+# than this many is a server that will never answer.
+MAX_INTERIM_RESPONSES = 8
+NO_BODY_STATUSES = frozenset({204, 304})
+_HTTP_VERSIONS = {1: b"HTTP/1.0", 2: b"HTTP/1.1", 3: b"HTTP/2", 30: b"HTTP/3"}
+
+
+class Outgoing:
+    """A request to send: what libcurl needs, and the ``httpx.Request`` built only when
+    something asks for it (an error message, a redirect's base URL). Building an
+    ``httpx.Request`` for every call cost more client CPU than libcurl's whole exchange
+    (``make bench``, far-service figure)."""
+
+    __slots__ = ("_request", "body", "headers", "method", "url")
+
+    def __init__(self, method: str, url: str, headers: dict[str, str], body: bytes) -> None:
+        self.method = method
+        self.url = url
+        self.headers = headers
+        self.body = body
+        self._request: httpx.Request | None = None
+
+    def httpx_request(self) -> httpx.Request:
+        """The same request as an ``httpx.Request``."""
+        if self._request is None:
+            self._request = httpx.Request(
+                self.method, self.url, headers=self.headers, content=self.body
+            )
+        return self._request
+
+
+class _Response(httpx.Response):
+    """An ``httpx.Response`` holding a body already read, whose ``request`` is built on first
+    use (see :class:`Outgoing`).
+
+    The body is set as read rather than passed as ``content=``, which httpx copies through its
+    stream and decoder machinery: that was a fifth of the engine thread's CPU per call.
+    """
+
+    def __init__(
+        self,
+        outgoing: Outgoing,
+        status: int,
+        headers: list[tuple[bytes, bytes]],
+        content: bytes,
+        extensions: dict[str, Any],
+    ) -> None:
+        super().__init__(status, headers=headers, extensions=extensions)
+        self._content = content
+        self.stream = httpx.ByteStream(content)
+        self._outgoing = outgoing
+
+    @property
+    def request(self) -> httpx.Request:
+        if self._request is None:
+            self._request = self._outgoing.httpx_request()
+        return self._request
+
+    @request.setter
+    def request(self, value: httpx.Request) -> None:
+        self._request = value
+
+
+def _ca_options() -> dict[int, str]:
+    """The trust store: ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` when set, else certifi's bundle
+    (as httpx does), set explicitly so that the bundled libcurl does not guess."""
+    import pycurl
+
+    options: dict[int, str] = {}
+    cert_file, cert_dir = os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR")
+    if cert_file:
+        options[pycurl.CAINFO] = cert_file
+    elif not cert_dir:
+        import certifi
+
+        options[pycurl.CAINFO] = certifi.where()
+    if cert_dir:
+        options[pycurl.CAPATH] = cert_dir
+    return options
+
+
+class _Transfer:
+    """One attempt of one request on one easy handle: what it collects as it runs."""
+
+    __slots__ = ("body", "curl", "failure", "headers", "interim", "received", "request", "task")
+
+    def __init__(self, curl: Any, request: Outgoing, task: _Task) -> None:
+        self.curl = curl
+        self.request = request
+        self.task = task
+        self.body: list[bytes] = []
+        self.received = 0
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.interim = 0
+        self.failure: Exception | None = None
+
+
+class _Task:
+    """A call in progress: its generator and the future its result completes."""
+
+    __slots__ = ("call", "future")
+
+    def __init__(self, call: Call[Any], future: APIFuture[Any]) -> None:
+        self.call = call
+        self.future = future
+
+
+# Every engine, so that a forked child forgets the ones it inherited.
+_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
+# A forked child keeps its parent's curl handles here, never cleaned up: cleaning up would close
+# (and over TLS or HTTP/2, write to) connections the parent is still using.
+_INHERITED: list[object] = []
+
+
+def _after_fork_in_child() -> None:
+    for engine in list(_ENGINES):
+        engine._forget_after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _at_exit() -> None:
+    """The program is ending without close(): let each engine's thread finish every call it
+    was given (waiting ones included), then stop, so the interpreter can exit."""
+    for engine in list(_ENGINES):
+        engine._stop_when_idle()
+
+
+# Runs before the interpreter joins its threads, as concurrent.futures' own exit hook does.
+threading._register_atexit(_at_exit)  # type: ignore[attr-defined]
+
+
+class Engine:
+    """Runs calls to completion on one thread driving a libcurl multi handle.
+
+    Args:
+        max_in_flight: the most calls running at once; more wait in order, not started.
+        max_connections: the most connections to one host (HTTP/1.1 carries one call at a time
+            on each; HTTP/2 many).
+        timeout: seconds for one attempt, from the first byte sent to the last byte read.
+        connect_timeout: seconds to connect, TLS included.
+        max_response_bytes: the most bytes of a response body, after decompression.
+        transport: an ``httpx`` transport to send through instead of libcurl (tests, custom
+            routing); its ``handle_request`` runs on the engine's thread, one at a time.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_in_flight: int,
+        max_connections: int,
+        timeout: float,
+        connect_timeout: float,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        if max_in_flight < 1:
+            raise ValueError(f"max_in_flight must be at least 1, not {max_in_flight}")
+        if max_response_bytes < 1:
+            raise ValueError(f"max_response_bytes must be at least 1, not {max_response_bytes}")
+        self.max_in_flight = max_in_flight
+        self.max_connections = max_connections
+        self.timeout = timeout
+        self.connect_timeout = connect_timeout
+        self.max_response_bytes = max_response_bytes
+        self.transport = transport
+        self._lock = threading.Lock()
+        self._closed = False
+        self._exiting = False
+        self._running = 0  # calls admitted (started, not yet ended)
+        self._waiting: collections.deque[_Task] = collections.deque()  # beyond max_in_flight
+        self._inbox: collections.deque[Callable[[], None]] = collections.deque()
+        self._thread: threading.Thread | None = None
+        self._wake_w: socket.socket | None = None
+        self._wake_pending = False
+        _ENGINES.add(self)
+
+    # -- any thread ------------------------------------------------------------------------
+
+    def run(self, call: Call[T]) -> APIFuture[T]:
+        """Start a call (at once, or when one of ``max_in_flight`` comes free); its future.
+
+        Raises:
+            RuntimeError: the engine is closed.
+        """
+        future: APIFuture[T] = APIFuture()
+        task = _Task(call, future)
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("this RestClient is closed; create a new one")
+            # Admitted here, under the lock, not when the thread gets to it: close() then
+            # cancels exactly the calls beyond the limit, whatever the thread is doing.
+            if self._running < self.max_in_flight:
+                self._running += 1
+                future.set_running_or_notify_cancel()
+                self._post(lambda: self._step(task, None, None))
+            else:
+                self._waiting.append(task)
+        return future
+
+    def close(self) -> None:
+        """Let running calls finish (each within its deadlines), cancel the waiting ones, and
+        stop the thread; a call waiting to retry ends with the error of its last attempt."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            waiting, self._waiting = list(self._waiting), collections.deque()
+            thread = self._thread
+            if thread is not None:
+                self._inbox.append(lambda: None)
+                self._wake()
+        for task in waiting:
+            task.future.cancel()
+            task.call.close()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
+
+    def _post(self, job: Callable[[], None]) -> None:
+        """Hand a job to the engine's thread, starting the thread on first use. Holds _lock."""
+        self._inbox.append(job)
+        if self._thread is None:
+            self._wake_r, self._wake_w = socket.socketpair()
+            self._wake_r.setblocking(False)
+            self._wake_w.setblocking(False)
+            self._thread = threading.Thread(target=self._loop, name="tinker-rest-engine")
+            self._thread.start()
+        else:
+            self._wake()
+
+    def _wake(self) -> None:
+        """Wake the thread, unless a wake-up is pending already (one system call, and one
+        switch of threads, per burst of calls rather than per call). Holds _lock."""
+        if self._wake_pending:
+            return
+        self._wake_pending = True
+        assert self._wake_w is not None
+        with contextlib.suppress(BlockingIOError):  # wake-ups pending already: enough
+            self._wake_w.send(b"\0")
+
+    def _stop_when_idle(self) -> None:
+        with self._lock:
+            self._exiting = True
+            if self._thread is not None and not self._closed:
+                self._post(lambda: None)
+
+    def _forget_after_fork(self) -> None:
+        """In a forked child: the parent's thread, multi handle and connections are not ours."""
+        _INHERITED.append(self.__dict__.copy())
+        self._lock = threading.Lock()
+        self._thread = None
+        self._wake_w = None
+        self._wake_pending = False
+        self._inbox = collections.deque()
+        self._waiting = collections.deque()
+        self._running = 0
+
+    # -- the engine's thread ---------------------------------------------------------------
+
+    def _loop(self) -> None:
+        import pycurl
+
+        mark_engine_thread()
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(self._wake_r, selectors.EVENT_READ)
+        self._timers: list[tuple[float, int, _Task]] = []
+        self._sequence = itertools.count()
+        self._curl_deadline: float | None = None
+        self._free: list[Any] = []
+        self._active: dict[Any, _Transfer] = {}
+        self._transfers = 0
+        self._ca = _ca_options()
+        multi = self._multi = pycurl.CurlMulti()
+        multi.setopt(pycurl.M_SOCKETFUNCTION, self._on_socket)
+        multi.setopt(pycurl.M_TIMERFUNCTION, self._on_timer)
+        multi.setopt(pycurl.M_MAX_HOST_CONNECTIONS, self.max_connections)
+        multi.setopt(pycurl.M_MAXCONNECTS, self.max_connections)
+        try:
+            while True:
+                self._drain_inbox()
+                if self._stopped():
+                    return
+                now = time.monotonic()
+                wait = 60.0
+                if self._curl_deadline is not None:
+                    wait = min(wait, self._curl_deadline - now)
+                if self._timers:
+                    wait = min(wait, self._timers[0][0] - now)
+                for key, mask in self._selector.select(max(wait, 0.0)):
+                    if key.fileobj is self._wake_r:
+                        with self._lock:
+                            self._wake_pending = False
+                        try:
+                            while self._wake_r.recv(4096):
+                                pass
+                        except BlockingIOError:
+                            pass
+                        continue
+                    if key.data is _IDLE:
+                        _drop_idle_connection(self._selector, key.fd)
+                        continue
+                    action = (pycurl.CSELECT_IN if mask & selectors.EVENT_READ else 0) | (
+                        pycurl.CSELECT_OUT if mask & selectors.EVENT_WRITE else 0
+                    )
+                    multi.socket_action(key.fd, action)
+                now = time.monotonic()
+                if self._curl_deadline is not None and self._curl_deadline <= now:
+                    self._curl_deadline = None
+                    multi.socket_action(pycurl.SOCKET_TIMEOUT, 0)
+                self._finish_transfers()
+                while self._timers and self._timers[0][0] <= time.monotonic():
+                    _, _, task = heapq.heappop(self._timers)
+                    self._step(task, None, None)
+        finally:
+            for curl in self._free:
+                curl.close()
+            multi.close()  # before the selector: closing connections calls _on_socket
+            self._selector.close()
+            self._wake_r.close()
+
+    def _stopped(self) -> bool:
+        """Whether the thread may end now (closing, or the program ending, and nothing to
+        do); if so, it is forgotten at once, so that a later call starts a new one."""
+        with self._lock:
+            if not (self._closed or self._exiting) or self._running or self._transfers:
+                return False
+            if self._inbox:
+                return False
+            self._thread = None
+            self._wake_w, wake_w = None, self._wake_w
+        if wake_w is not None:
+            wake_w.close()
+        return True
+
+    def _drain_inbox(self) -> None:
+        while self._inbox:
+            self._inbox.popleft()()
+
+    def _on_socket(self, what: int, fd: int, multi: object, data: object) -> None:
+        import pycurl
+
+        if what == pycurl.POLL_REMOVE:
+            with contextlib.suppress(KeyError, ValueError, OSError):
+                self._selector.unregister(fd)
+            return
+        events = {
+            pycurl.POLL_IN: selectors.EVENT_READ,
+            pycurl.POLL_OUT: selectors.EVENT_WRITE,
+        }.get(what, selectors.EVENT_READ | selectors.EVENT_WRITE)
+        _watch(self._selector, fd, events, None)
+
+    def _on_timer(self, timeout_ms: int) -> None:
+        self._curl_deadline = None if timeout_ms < 0 else time.monotonic() + timeout_ms / 1000
+
+    def _step(
+        self, task: _Task, response: httpx.Response | None, failure: BaseException | None
+    ) -> None:
+        """Resume a call with the outcome of what it last asked for; act on what it asks next."""
+        try:
+            asked = task.call.send(response) if failure is None else task.call.throw(failure)
+        except StopIteration as stop:
+            task.future.set_result(stop.value)
+            self._ended()
+            return
+        except BaseException as exc:  # handed to whoever waits on the future
+            task.future.set_exception(exc)
+            self._ended()
+            return
+        if isinstance(asked, Outgoing):
+            self._send(task, asked)
+        elif self._closed:
+            # Waiting to retry while the client closes: end now, with the last outcome.
+            self._step(task, None, RuntimeError("the RestClient was closed before a retry"))
+        else:
+            heapq.heappush(self._timers, (time.monotonic() + asked, next(self._sequence), task))
+
+    def _ended(self) -> None:
+        """A call ended: start the next waiting one, if any."""
+        with self._lock:
+            while self._waiting:
+                task = self._waiting.popleft()
+                if task.future.set_running_or_notify_cancel():
+                    self._inbox.append(functools.partial(self._step, task, None, None))
+                    return
+            self._running -= 1
+
+    def _send(self, task: _Task, request: Outgoing) -> None:
+        if self.transport is not None:
+            self._send_through_transport(task, request)
+            return
+        try:
+            transfer = self._prepare(task, request)
+        except (httpx.LocalProtocolError, ValueError) as exc:
+            self._step(task, None, exc)
+            return
+        self._transfers += 1
+        self._multi.add_handle(transfer.curl)
+
+    def _send_through_transport(self, task: _Task, outgoing: Outgoing) -> None:
+        assert self.transport is not None
+        request = outgoing.httpx_request()
+        try:
+            response = self.transport.handle_request(request)
+            try:
+                content = response.read()
+            finally:
+                response.close()
+            if len(content) > self.max_response_bytes:
+                raise ResponseTooLargeError(request, self.max_response_bytes)
+        except Exception as exc:
+            self._step(task, None, exc)
+            return
+        response.request = request
+        self._step(task, response, None)
+
+    def _prepare(self, task: _Task, request: Outgoing) -> _Transfer:
+        import pycurl
+
+        curl = self._free.pop() if self._free else pycurl.Curl()
+        transfer = _Transfer(curl, request, task)
+        limit = self.max_response_bytes
+
+        def on_body(data: bytes) -> int | None:
+            transfer.received += len(data)
+            if transfer.received > limit:
+                transfer.failure = ResponseTooLargeError(request.httpx_request(), limit)
+                return 0  # aborts the transfer
+            transfer.body.append(data)
+            return None
+
+        def on_header(line: bytes) -> int | None:
+            problem = self._header_problem(transfer, line)
+            if problem is not None:
+                transfer.failure = httpx.RemoteProtocolError(
+                    problem, request=request.httpx_request()
+                )
+                return 0
+            return None
+
+        setopt = curl.setopt
+        setopt(pycurl.URL, request.url)
+        method = request.method
+        body = request.body
+        if method == "GET":
+            setopt(pycurl.HTTPGET, 1)
+        elif method == "HEAD":
+            setopt(pycurl.NOBODY, 1)
+        else:
+            setopt(pycurl.CUSTOMREQUEST, method)
+            setopt(pycurl.POSTFIELDSIZE, len(body))
+            setopt(pycurl.COPYPOSTFIELDS, body)
+        encoding = None
+        lines = ["Expect:"]  # no 100-continue round trip for a large body
+        for name, value in request.headers.items():
+            lowered = name.lower()
+            if lowered == "accept-encoding":
+                encoding = value  # libcurl asks for it and decodes the body
+            elif lowered not in ("host", "content-length", "transfer-encoding"):
+                _check_header(request, name, value)
+                lines.append(f"{name}: {value}" if value else f"{name};")
+        setopt(pycurl.HTTPHEADER, lines)
+        if encoding is not None:
+            setopt(pycurl.ACCEPT_ENCODING, encoding)
+        setopt(pycurl.WRITEFUNCTION, on_body)
+        setopt(pycurl.HEADERFUNCTION, on_header)
+        setopt(pycurl.NOSIGNAL, 1)
+        setopt(pycurl.TIMEOUT_MS, max(1, int(self.timeout * 1000)))
+        setopt(pycurl.CONNECTTIMEOUT_MS, max(1, int(self.connect_timeout * 1000)))
+        setopt(pycurl.MAXFILESIZE_LARGE, limit)
+        setopt(pycurl.PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS)
+        setopt(pycurl.HTTP_VERSION, pycurl.CURL_HTTP_VERSION_2TLS)
+        if request.url.startswith("https:"):
+            setopt(pycurl.PIPEWAIT, 1)  # wait for an HTTP/2 connection rather than open another
+        for option, value in self._ca.items():
+            setopt(option, value)
+        self._active[curl] = transfer
+        return transfer
+
+    @staticmethod
+    def _header_problem(transfer: _Transfer, line: bytes) -> str | None:
+        """What is wrong with a response header line, or None: libcurl frames the message
+        (and refuses NUL bytes and a bad chunk size itself); these are the cases h11 refuses
+        that it lets through, and the bound on interim responses."""
+        if line.startswith(b"HTTP/"):
+            parts = line.split(b" ", 2)
+            if len(parts) >= 2 and parts[1][:1] == b"1":
+                transfer.interim += 1
+                if transfer.interim > MAX_INTERIM_RESPONSES:
+                    return f"more than {MAX_INTERIM_RESPONSES} interim (1xx) responses"
+            transfer.headers = []
+            return None
+        stripped = line.rstrip(b"\r\n")
+        if not stripped:
+            return None
+        name, colon, value = stripped.partition(b":")
+        if not colon or not name or name != name.strip():
+            return f"malformed response header line {stripped[:80]!r}"
+        value = value.strip(b" \t")
+        if name.lower() == b"transfer-encoding" and any(
+            n.lower() == b"transfer-encoding" for n, _ in transfer.headers
+        ):
+            return "more than one Transfer-Encoding header"
+        transfer.headers.append((name, value))
+        return None
+
+    def _finish_transfers(self) -> None:
+
+        multi = self._multi
+        while True:
+            queued, ok, failed = multi.info_read()
+            for curl in ok:
+                self._finish(curl, None, "")
+            for curl, code, message in failed:
+                self._finish(curl, code, message)
+            if not queued:
+                return
+
+    def _finish(self, curl: Any, code: int | None, message: str) -> None:
+        import pycurl
+
+        fd = curl.getinfo(pycurl.ACTIVESOCKET)  # before removal, which detaches it
+        self._multi.remove_handle(curl)
+        self._transfers -= 1
+        transfer = self._active.pop(curl)
+        request = transfer.request
+        failure: BaseException | None = transfer.failure
+        response: httpx.Response | None = None
+        if failure is None and code is not None:
+            failure = _curl_error(curl, code, message, request, self.max_response_bytes)
+        if failure is None:
+            status = curl.getinfo(pycurl.RESPONSE_CODE)
+            version = _HTTP_VERSIONS.get(curl.getinfo(pycurl.INFO_HTTP_VERSION), b"HTTP/1.1")
+            headers = transfer.headers
+            if any(n.lower() == b"content-encoding" for n, _ in headers):
+                # libcurl decoded the body: the headers must not make httpx decode it again.
+                drop = (b"content-encoding", b"content-length")
+                headers = [(n, v) for n, v in headers if n.lower() not in drop]
+            response = _Response(
+                request,
+                status,
+                headers=headers,
+                content=b"".join(transfer.body),
+                extensions={"http_version": version},
+            )
+        if fd >= 0 and response is not None and response.http_version.startswith("HTTP/1"):
+            # libcurl checks an idle HTTP/1.1 connection for unread bytes only after a second
+            # idle; sooner, a response the server sent unasked (a late 204) would be read as
+            # the next call's answer. Watched here, such a connection is shut down as soon as
+            # it speaks, and libcurl, finding it dead, sends the next request on a new one.
+            _watch(self._selector, fd, selectors.EVENT_READ, _IDLE, only_if_new=True)
+        curl.reset()
+        if len(self._free) < self.max_in_flight:
+            self._free.append(curl)
+        else:
+            curl.close()
+        self._step(transfer.task, response, failure)
+
+
+_IDLE = object()  # selector data: an idle pooled connection, watched for unasked bytes
+
+
+def _watch(
+    selector: selectors.BaseSelector, fd: int, events: int, data: object, only_if_new: bool = False
+) -> None:
+    """Watch ``fd`` for ``events``, as curl's (``data`` None) or as an idle connection."""
+    try:
+        key = selector.get_key(fd)
+    except KeyError:
+        key = None
+    if key is not None:
+        if only_if_new:
+            return  # curl watches it: it is in use again
+        try:
+            selector.modify(fd, events, data)
+            return
+        except OSError:  # a number curl closed and reused for a new socket
+            selector.unregister(fd)
+    with contextlib.suppress(OSError, ValueError):
+        selector.register(fd, events, data)
+
+
+def _drop_idle_connection(selector: selectors.BaseSelector, fd: int) -> None:
+    """An idle connection spoke (unasked bytes, or the server's close): shut it down so that
+    libcurl never reads those bytes as an answer. It stays curl's to close."""
+    with contextlib.suppress(KeyError, ValueError, OSError):
+        selector.unregister(fd)
+    with contextlib.suppress(OSError):
+        sock = socket.socket(fileno=os.dup(fd))
+        sock.shutdown(socket.SHUT_RDWR)
+        sock.close()
+
+
+def _check_header(request: Outgoing, name: str, value: str) -> None:
+    """Refuse a header that cannot be sent as it is: it would change the request's framing."""
+    for bad in ("\r", "\n", "\0"):
+        if bad in value or bad in name:
+            raise httpx.LocalProtocolError(
+                f"the {name} header contains {bad!r}, which a header cannot carry",
+                request=request.httpx_request(),
+            )
+
+
+def _curl_error(
+    curl: Any, code: int, message: str, outgoing: Outgoing, limit: int
+) -> BaseException:
+    """The httpx exception for a libcurl error, so the retry layer sees one family."""
+    import pycurl
+
+    request = outgoing.httpx_request()
+    text = f"{message} (libcurl error {code})"
+    if code == pycurl.E_FILESIZE_EXCEEDED:
+        return ResponseTooLargeError(request, limit)
+    if code == pycurl.E_OPERATION_TIMEDOUT:
+        if curl.getinfo(pycurl.CONNECT_TIME) == 0:
+            return httpx.ConnectTimeout(text, request=request)
+        return httpx.ReadTimeout(text, request=request)
+    connect_errors = {
+        pycurl.E_COULDNT_RESOLVE_PROXY,
+        pycurl.E_COULDNT_RESOLVE_HOST,
+        pycurl.E_COULDNT_CONNECT,
+        pycurl.E_SSL_CONNECT_ERROR,
+        pycurl.E_PEER_FAILED_VERIFICATION,
+    }
+    if code in connect_errors:
+        return httpx.ConnectError(text, request=request)
+    if code in (pycurl.E_GOT_NOTHING, pycurl.E_SEND_ERROR, pycurl.E_RECV_ERROR):
+        return httpx.ReadError(text, request=request)
+    return httpx.RemoteProtocolError(text, request=request)
