@@ -82,7 +82,7 @@ def checkpoint_list(settings: Settings, run_id: str | None, limit: int) -> None:
         )
         heading = "Checkpoints"
     if settings.json:
-        out.echo_json({"checkpoints": [c.to_dict() for c in checkpoints], "total_count": total})
+        out.echo_json({"checkpoints": [out.any_json(c) for c in checkpoints], "total_count": total})
         return
     table = out.checkpoint_table(checkpoints, out.title(heading, len(checkpoints), total))
     out.print_table(table, out.more_hint(len(checkpoints), total))
@@ -114,9 +114,9 @@ def checkpoint_info(settings: Settings, tinker_path: TinkerPath) -> None:
         info = None
     if settings.json:
         data: dict[str, Any] = (
-            ckpt.to_dict() if ckpt is not None else {"tinker_path": str(tinker_path)}
+            out.any_json(ckpt) if ckpt is not None else {"tinker_path": str(tinker_path)}
         )
-        data["weights_info"] = info.to_dict() if info is not None else None
+        data["weights_info"] = out.any_json(info) if info is not None else None
         out.echo_json(data)
         return
     rows = [("Tinker path", str(tinker_path)), ("Type", tinker_path.checkpoint_type)]

@@ -184,11 +184,9 @@ checkpoint_expiry = _expires
 
 def metadata(value: object) -> str:
     """User metadata as ``key=value`` lines, or ``-``."""
-    to_dict = getattr(value, "to_dict", None)
-    data = to_dict() if callable(to_dict) else value
-    if not isinstance(data, dict) or not data:
+    if not isinstance(value, dict) or not value:
         return "-"
-    return "\n".join(f"{k}={v}" for k, v in data.items())
+    return "\n".join(f"{k}={v}" for k, v in value.items())
 
 
 def count_progress() -> Progress:
@@ -277,6 +275,9 @@ def each(items: Iterable[T], description: str, total: int | None = None) -> Iter
 
 
 def any_json(value: Any) -> Any:
-    """A generated model's wire JSON (``to_dict``), or the value itself."""
-    to_dict = getattr(value, "to_dict", None)
-    return to_dict() if callable(to_dict) else value
+    """A result model's wire JSON (``model_dump(mode="json")``), or the value itself.
+
+    The one place the CLI turns a model into JSON.
+    """
+    dump = getattr(value, "model_dump", None)
+    return dump(mode="json") if callable(dump) else value

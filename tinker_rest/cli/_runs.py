@@ -112,7 +112,7 @@ def run_list(settings: Settings, limit: int, access_scope: str, columns: tuple[s
         "training runs",
     )
     if settings.json:
-        out.echo_json({"training_runs": [r.to_dict() for r in runs], "total_count": total})
+        out.echo_json({"training_runs": [out.any_json(r) for r in runs], "total_count": total})
         return
     table = Table(title=out.title("Training runs", len(runs), total), title_justify="left")
     for name in columns:
@@ -138,7 +138,7 @@ def run_info(settings: Settings, training_run_id: str, access_scope: str) -> Non
     scope = ctx_scope(access_scope)
     run = settings.client().get_training_run(training_run_id, scope).result()
     if settings.json:
-        out.echo_json(run.to_dict())
+        out.echo_json(out.any_json(run))
         return
     rows = [
         ("Training run", run.training_run_id),

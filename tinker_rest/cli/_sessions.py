@@ -21,7 +21,7 @@ from tinker_rest.types import GetSessionResponse
 
 
 def _session_json(session_id: str, session: GetSessionResponse) -> dict[str, Any]:
-    return {"session_id": session_id, **session.to_dict()}
+    return {"session_id": session_id, **out.any_json(session)}
 
 
 @click.group("session")
@@ -120,7 +120,7 @@ def sampler_info(settings: Settings, sampler_id: str) -> None:
     """Show one sampler: its base model and the checkpoint it serves."""
     sampler = settings.client().get_sampler(sampler_id).result()
     if settings.json:
-        out.echo_json(sampler.to_dict())
+        out.echo_json(out.any_json(sampler))
         return
     rows = [
         ("Sampler", sampler.sampler_id),
@@ -161,7 +161,7 @@ def audit(settings: Settings, day: datetime.datetime | None, event_type: str) ->
             {
                 "day": when.isoformat(),
                 "event_type": kind,
-                "entries": [e.to_dict() for e in log.entries],
+                "entries": [out.any_json(e) for e in log.entries],
             }
         )
         return
