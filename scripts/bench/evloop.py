@@ -52,8 +52,7 @@ class LoopRestClient(RestClient):
                     max_connections=self._max_connections,
                     max_keepalive_connections=self._max_connections,
                 )
-                self._api._httpx_args = {**self._api._httpx_args, "limits": limits}
-                self._aclient = self._api.get_async_httpx_client()
+                self._aclient = httpx.AsyncClient(base_url=self.base_url, limits=limits)
                 self._loop, self._loop_thread = loop, thread
             return self._loop
 
