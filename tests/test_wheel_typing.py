@@ -22,6 +22,7 @@ reveal_type(run)
 reveal_type(run.user_metadata)
 rank: int | None = run.lora_rank
 wrong: int = run.base_model
+reveal_type(client.list_training_runs_async)
 """
 
 
@@ -103,5 +104,11 @@ def test_the_installed_wheel_is_typed(tmp_path: Path) -> None:
         and 'expression has type "str", variable has type "int"' in line
         for line in lines
     ), lines
+    # The _async twin, made by a decorator, keeps the seed's parameters and defaults.
+    assert (
+        'user.py:9: note: Revealed type is "def (limit: int =, offset: int =, access_scope: '
+        "Literal['owned'] | Literal['accessible'] =) -> "
+        'typing.Coroutine[Any, Any, tinker_rest_models.TrainingRunsResponse]"'
+    ) in lines, lines
     errors = [line for line in lines if ": error:" in line]
     assert len(errors) == 1, lines  # the one deliberate error, and nothing about Any or imports
