@@ -309,16 +309,8 @@ class RestClient:
     # -- operations: build the request with the generated builder, then _call or _call_none --
 
     def _call(self, request: dict[str, Any], model: str) -> APIFuture[Any]:
-        """Send a request built by a generated ``build_request``; its value is a ``model``.
-
-        ``model`` names a class of :mod:`tinker_rest.types`. By name, because those are pydantic
-        models and pydantic costs ``import tinker_rest`` more than httpx itself does (``make
-        bench``'s import figure); they load on the first call instead.
-        """
-        from tinker_rest import _models
-
-        cls = _models.result_model(model)
-        return self._submit(request, functools.partial(_models.parse, cls), cls)
+        """Send a request built by a generated ``build_request``; its value is a ``model``."""
+        return self._submit(request, *_result(model))
 
     def _call_none(self, request: dict[str, Any]) -> APIFuture[None]:
         """Send a request built by a generated ``build_request``; its value is None."""
@@ -587,10 +579,7 @@ class RestClient:
                 return _archive_from_redirect(response)
             remaining = deadline - time.monotonic()
             if response.status_code != 503 or remaining <= 0:
-                from tinker_rest import _models
-
-                model = _models.result_model("CheckpointArchiveUrlResponse")
-                value = self._unwrap(response, functools.partial(_models.parse, model), model)
+                value = self._unwrap(response, *_result("CheckpointArchiveUrlResponse"))
                 return cast("CheckpointArchiveUrlResponse", value)
             wait = min(self.retry_policy.delay(polls, response), remaining)
             logger.info("the archive of %s is being built; asking again in %.1fs", name, wait)
@@ -816,6 +805,19 @@ class RestClient:
             force=force,
             progress=progress,
         )
+
+
+def _result(model: str) -> tuple[Parse, type[Any]]:
+    """The parser of the result model named ``model``, and its class.
+
+    ``model`` names a class of :mod:`tinker_rest.types`. By name, because those are pydantic
+    models and pydantic costs ``import tinker_rest`` more than httpx itself does (``make bench``'s
+    import figure); they load on the first call instead (``tests/test_import.py``).
+    """
+    from tinker_rest import _models
+
+    cls = _models.result_model(model)
+    return functools.partial(_models.parse, cls), cls
 
 
 def _no_body(response: httpx.Response) -> None:
