@@ -19,6 +19,10 @@ from tinker_rest.types import Checkpoint, TrainingRun, TrainingRunsResponse
 
 from .conftest import World
 
+# On SQLite: conftest's PostgreSQL database is one per session, and one module only may seed a
+# world into it (test_client_e2e does); what these tests read does not depend on the database.
+on_sqlite = pytest.mark.parametrize("world", ["sqlite"], indirect=True)
+
 
 @dataclasses.dataclass
 class Labelled:
@@ -40,6 +44,7 @@ def labelled(world: World) -> Labelled:
     return Labelled(run=run, checkpoint=path)
 
 
+@on_sqlite
 def test_user_metadata_is_a_plain_dict(world: World, labelled: Labelled) -> None:
     with world.client(world.bob_key) as client:
         run = client.get_training_run(labelled.run).result()
@@ -55,6 +60,7 @@ def test_user_metadata_is_a_plain_dict(world: World, labelled: Labelled) -> None
     assert isinstance(run.user_metadata, dict)
 
 
+@on_sqlite
 def test_enum_fields_compare_equal_to_their_wire_strings(world: World, labelled: Labelled) -> None:
     with world.client(world.bob_key) as client:
         response = client.list_checkpoints(labelled.run).result()
@@ -69,6 +75,7 @@ def test_enum_fields_compare_equal_to_their_wire_strings(world: World, labelled:
         assert type(checkpoint.checkpoint_type) is str
 
 
+@on_sqlite
 def test_model_dump_and_json_and_validate_round_trip(world: World, labelled: Labelled) -> None:
     with world.client(world.bob_key) as client:
         run = client.get_training_run(labelled.run).result()
@@ -84,6 +91,7 @@ def test_model_dump_and_json_and_validate_round_trip(world: World, labelled: Lab
     assert json.loads(json.dumps(run.model_dump(mode="json")))["base_model"] == run.base_model
 
 
+@on_sqlite
 def test_datetimes_are_timezone_aware(world: World, labelled: Labelled) -> None:
     with world.client(world.bob_key) as client:
         run = client.get_training_run(labelled.run).result()
@@ -96,6 +104,7 @@ def test_datetimes_are_timezone_aware(world: World, labelled: Labelled) -> None:
     assert (now - newest.time).total_seconds() < 3600
 
 
+@on_sqlite
 def test_optimizer_config_type_and_event_details(world: World) -> None:
     with world.client() as client:
         info = client.get_weights_info_by_tinker_path(f"tinker://{world.run_a}/weights/0001")
@@ -108,6 +117,7 @@ def test_optimizer_config_type_and_event_details(world: World) -> None:
     assert isinstance(entry.event_details, dict)
 
 
+@on_sqlite
 def test_repr_is_the_fields_without_noise(world: World) -> None:
     with world.client() as client:
         run = client.get_training_run(world.run_a).result()
@@ -118,6 +128,7 @@ def test_repr_is_the_fields_without_noise(world: World) -> None:
     assert "Unset" not in text
 
 
+@on_sqlite
 def test_unknown_fields_from_the_service_are_accepted(world: World) -> None:
     with world.client() as client:
         run = client.get_training_run(world.run_a).result()
@@ -128,6 +139,7 @@ def test_unknown_fields_from_the_service_are_accepted(world: World) -> None:
     assert TrainingRun.model_validate(later) == run
 
 
+@on_sqlite
 def test_the_seed_extra_names_are_filled_in(world: World) -> None:
     with world.client() as client:
         checkpoints = client.list_user_checkpoints(limit=100).result().checkpoints
@@ -168,6 +180,7 @@ def test_the_seed_extra_names_are_derived_when_the_service_leaves_them_out() -> 
     assert archive.expires_at == archive.expires
 
 
+@on_sqlite
 def test_official_exception_names_catch_what_the_service_raises(world: World) -> None:
     with world.client() as client:
         with pytest.raises(tinker_rest.TinkerError):
@@ -186,6 +199,7 @@ def test_official_exception_names_catch_what_the_service_raises(world: World) ->
         stranger.list_training_runs().result()
 
 
+@on_sqlite
 def test_async_twins_return_the_same_models(world: World) -> None:
     async def main() -> tuple[TrainingRun, types.CheckpointsListResponse]:
         async with world.client() as client:
