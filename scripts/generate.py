@@ -24,6 +24,11 @@ ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT / "spec" / "tinker-rest.yaml"
 GENERATED = ROOT / "generated"
 CLIENT_CONFIG = GENERATED / "openapi-python-client.yaml"
+# Our own templates for openapi-python-client, over its stock ones (see generated/README.md).
+CLIENT_TEMPLATES = GENERATED / "templates" / "openapi-python-client"
+# Every pydantic model stores an enum field's value, a plain str, as tinker.types' Literal fields
+# do: it compares equal to the wire string and prints without the enum's class.
+MODEL_CONFIG = '{"#all#": {"config": {"use_enum_values": true}}}'
 REDOCLY_CONFIG = ROOT / "redocly.yaml"
 BIN = Path(sys.executable).parent
 # Where node and npx live; the TypeScript generator itself comes from ./node_modules (`npm ci`).
@@ -76,8 +81,12 @@ def build(out: Path) -> None:
         "none",
         "--output-path",
         client,
+        "--custom-template-path",
+        CLIENT_TEMPLATES,
         "--fail-on-warning",
     )
+    # `--meta none` leaves out the PEP 561 marker; users' type checkers need it.
+    (client / "py.typed").write_text("")
     _stamp(client, "openapi-python-client")
 
     models = out / "tinker_rest_models"
@@ -101,6 +110,14 @@ def build(out: Path) -> None:
         "--use-schema-description",
         "--use-field-description",
         "--use-double-quotes",
+        # Plain values where the official SDK has them: `user_metadata: dict[str, str] | None`
+        # rather than a root-model wrapper, and constraints as `Annotated[..., Field(...)]`,
+        # which type checkers read, rather than `constr(...)`, which they cannot.
+        "--collapse-root-models",
+        "--field-constraints",
+        "--use-annotated",
+        "--extra-template-data",
+        MODEL_CONFIG,
         "--formatters",
         "ruff-format",
     )

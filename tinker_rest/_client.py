@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import email.utils
 import enum
+import functools
 import json
 import logging
 import os
@@ -14,45 +15,15 @@ import urllib.parse
 import uuid
 from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 import httpx
-from tinker_rest_client.api.audit import get_audit_log as _get_audit_log
-from tinker_rest_client.api.checkpoints import (
-    delete_checkpoint as _delete_checkpoint,
-)
-from tinker_rest_client.api.checkpoints import (
-    get_checkpoint_archive_url as _get_checkpoint_archive_url,
-)
-from tinker_rest_client.api.checkpoints import (
-    get_weights_info_by_tinker_path as _get_weights_info,
-)
-from tinker_rest_client.api.checkpoints import (
-    list_checkpoints as _list_checkpoints,
-)
-from tinker_rest_client.api.checkpoints import (
-    list_user_checkpoints as _list_user_checkpoints,
-)
-from tinker_rest_client.api.checkpoints import (
-    publish_checkpoint as _publish_checkpoint,
-)
-from tinker_rest_client.api.checkpoints import (
-    set_checkpoint_ttl as _set_checkpoint_ttl,
-)
-from tinker_rest_client.api.checkpoints import (
-    unpublish_checkpoint as _unpublish_checkpoint,
-)
-from tinker_rest_client.api.samplers import get_sampler as _get_sampler
-from tinker_rest_client.api.sessions import (
-    assign_session_project as _assign_session_project,
-)
-from tinker_rest_client.api.sessions import get_session as _get_session
-from tinker_rest_client.api.sessions import list_sessions as _list_sessions
-from tinker_rest_client.api.training_runs import get_training_run as _get_training_run
-from tinker_rest_client.api.training_runs import list_training_runs as _list_training_runs
-from tinker_rest_client.client import Client
+from tinker_rest_client.api import audit, checkpoints, samplers, sessions, training_runs
 from tinker_rest_client.models import (
+    AccessScope,
     AssignSessionProjectRequest,
+    AuditEventType,
+    CheckpointKind,
     SetCheckpointTtlRequest,
     WeightsInfoRequest,
 )
@@ -66,30 +37,27 @@ from tinker_rest._errors import (
     status_error,
 )
 from tinker_rest._futures import APIFuture
-from tinker_rest._models import settle
 from tinker_rest._paths import TinkerPath, check_url_segments
 from tinker_rest._retry import RetryPolicy
+from tinker_rest._twin import async_twin
 from tinker_rest._version import __version__
-from tinker_rest.types import (
-    AccessScope,
-    AuditEventType,
-    AuditLogResponse,
-    Checkpoint,
-    CheckpointArchiveUrlResponse,
-    CheckpointKind,
-    CheckpointsListResponse,
-    GetSamplerResponse,
-    GetSessionResponse,
-    ListSessionsResponse,
-    TrainingRun,
-    TrainingRunsResponse,
-    WeightsInfoResponse,
-)
 
 if TYPE_CHECKING:
     from tinker_rest._download import DownloadEvent, DownloadProgress
     from tinker_rest._storage import Progress as StorageProgress
     from tinker_rest._storage import PruneResult, StorageReport
+    from tinker_rest.types import (
+        AuditLogResponse,
+        Checkpoint,
+        CheckpointArchiveUrlResponse,
+        CheckpointsListResponse,
+        GetSamplerResponse,
+        GetSessionResponse,
+        ListSessionsResponse,
+        TrainingRun,
+        TrainingRunsResponse,
+        WeightsInfoResponse,
+    )
 
 __all__ = ["DEFAULT_BASE_URL", "DEFAULT_TIMEOUT", "RestClient", "ServiceClient"]
 
@@ -105,7 +73,7 @@ ARCHIVE_URL_VALIDITY = datetime.timedelta(minutes=15)
 Scope = Literal["owned", "accessible"]
 T = TypeVar("T")
 E = TypeVar("E", bound=enum.Enum)
-Parse = Callable[..., object]
+Parse = Callable[[httpx.Response], object]
 # What a call's generator yields to the engine: a request to send, or seconds to wait.
 Exchange = Generator[Outgoing | float, httpx.Response | None, T]
 
@@ -228,8 +196,6 @@ class RestClient:
             max_connections=max_connections, max_keepalive_connections=max_connections
         )
         self._given_transport = transport
-        # The generated parsers take a client only to read its raise_on_unexpected_status.
-        self._api = Client(base_url=self.base_url)
         self._http_client: httpx.Client | None = None
         self._http_lock = threading.Lock()
         self._engine = Engine(
@@ -302,7 +268,7 @@ class RestClient:
         return self._engine.run(call())
 
     def _send(self, request: dict[str, Any], retry: RetryPolicy | None = None) -> httpx.Response:
-        """Send a request built by a generated ``_get_kwargs`` and wait for its response,
+        """Send a request built by a generated ``build_request`` and wait for its response,
         retrying as the policy says; the response is whole (status, headers, content)."""
         return self._engine.run(self._exchange(request, retry)).result()
 
@@ -375,13 +341,22 @@ class RestClient:
         if expect is type(None):
             return None  # the body of a 2xx is ignored here
         try:
-            parsed = parse(client=self._api, response=response)
-        except (AttributeError, KeyError, TypeError, ValueError) as exc:
-            raise APIResponseValidationError(response, repr(exc)) from exc
+            parsed = parse(response)
+        except ValueError as exc:  # pydantic's ValidationError, and a body that is not JSON
+            raise APIResponseValidationError(response, str(exc)) from exc
         if not isinstance(parsed, expect):
             raise APIResponseValidationError(response, f"expected {expect.__name__}")
-        settle(parsed)
         return parsed
+
+    # -- operations: build the request with the generated builder, then _call or _call_none --
+
+    def _call(self, request: dict[str, Any], model: str) -> APIFuture[Any]:
+        """Send a request built by a generated ``build_request``; its value is a ``model``."""
+        return self._submit(request, *_result(model))
+
+    def _call_none(self, request: dict[str, Any]) -> APIFuture[None]:
+        """Send a request built by a generated ``build_request``; its value is None."""
+        return self._submit(request, _no_body, type(None))
 
     # -- training runs ---------------------------------------------------------------------
 
@@ -407,16 +382,12 @@ class RestClient:
             >>> run = client.get_training_run("sess-7f3a:train:0").result()
             >>> print(run.base_model, run.lora_rank)
         """
-        request = _get_training_run._get_kwargs(
+        request = training_runs.get_training_run.build_request(
             training_run_id, access_scope=_choice(AccessScope, access_scope, "access_scope")
         )
-        return self._submit(request, _get_training_run._parse_response, TrainingRun)
+        return self._call(request, "TrainingRun")
 
-    async def get_training_run_async(
-        self, training_run_id: str, access_scope: Scope = "owned"
-    ) -> TrainingRun:
-        """Coroutine twin of :meth:`get_training_run`."""
-        return await self.get_training_run(training_run_id, access_scope)
+    get_training_run_async = async_twin(get_training_run)
 
     def get_training_run_by_tinker_path(
         self, tinker_path: str, access_scope: Scope = "owned"
@@ -431,11 +402,7 @@ class RestClient:
         path = TinkerPath.parse(tinker_path)
         return self.get_training_run(path.training_run_id, access_scope)
 
-    async def get_training_run_by_tinker_path_async(
-        self, tinker_path: str, access_scope: Scope = "owned"
-    ) -> TrainingRun:
-        """Coroutine twin of :meth:`get_training_run_by_tinker_path`."""
-        return await self.get_training_run_by_tinker_path(tinker_path, access_scope)
+    get_training_run_by_tinker_path_async = async_twin(get_training_run_by_tinker_path)
 
     def list_training_runs(
         self, limit: int = 20, offset: int = 0, access_scope: Scope = "owned"
@@ -457,18 +424,14 @@ class RestClient:
             >>> page = client.list_training_runs(limit=50).result()
             >>> print(len(page.training_runs), "of", page.cursor.total_count)
         """
-        request = _list_training_runs._get_kwargs(
+        request = training_runs.list_training_runs.build_request(
             limit=limit,
             offset=offset,
             access_scope=_choice(AccessScope, access_scope, "access_scope"),
         )
-        return self._submit(request, _list_training_runs._parse_response, TrainingRunsResponse)
+        return self._call(request, "TrainingRunsResponse")
 
-    async def list_training_runs_async(
-        self, limit: int = 20, offset: int = 0, access_scope: Scope = "owned"
-    ) -> TrainingRunsResponse:
-        """Coroutine twin of :meth:`list_training_runs`."""
-        return await self.list_training_runs(limit, offset, access_scope)
+    list_training_runs_async = async_twin(list_training_runs)
 
     # -- checkpoints -----------------------------------------------------------------------
 
@@ -480,13 +443,11 @@ class RestClient:
         Raises:
             InvalidTinkerPathError: at once, when ``tinker_path`` is malformed.
         """
-        path = TinkerPath.parse(tinker_path)
-        request = _get_weights_info._get_kwargs(body=WeightsInfoRequest(tinker_path=str(path)))
-        return self._submit(request, _get_weights_info._parse_response, WeightsInfoResponse)
+        body = WeightsInfoRequest(tinker_path=str(TinkerPath.parse(tinker_path)))
+        request = checkpoints.get_weights_info_by_tinker_path.build_request(body=body)
+        return self._call(request, "WeightsInfoResponse")
 
-    async def get_weights_info_by_tinker_path_async(self, tinker_path: str) -> WeightsInfoResponse:
-        """Coroutine twin of :meth:`get_weights_info_by_tinker_path`."""
-        return await self.get_weights_info_by_tinker_path(tinker_path)
+    get_weights_info_by_tinker_path_async = async_twin(get_weights_info_by_tinker_path)
 
     def list_checkpoints(self, training_run_id: str) -> APIFuture[CheckpointsListResponse]:
         """List every checkpoint of one training run, training and sampler alike.
@@ -497,12 +458,10 @@ class RestClient:
             >>> for checkpoint in client.list_checkpoints("sess-7f3a:train:0").result().checkpoints:
             ...     print(checkpoint.checkpoint_type, checkpoint.tinker_path)
         """
-        request = _list_checkpoints._get_kwargs(training_run_id)
-        return self._submit(request, _list_checkpoints._parse_response, CheckpointsListResponse)
+        request = checkpoints.list_checkpoints.build_request(training_run_id)
+        return self._call(request, "CheckpointsListResponse")
 
-    async def list_checkpoints_async(self, training_run_id: str) -> CheckpointsListResponse:
-        """Coroutine twin of :meth:`list_checkpoints`."""
-        return await self.list_checkpoints(training_run_id)
+    list_checkpoints_async = async_twin(list_checkpoints)
 
     def list_user_checkpoints(
         self, limit: int = 100, offset: int = 0
@@ -514,16 +473,10 @@ class RestClient:
         Returns:
             A future of the page, with a cursor. See :meth:`iter_user_checkpoints`.
         """
-        request = _list_user_checkpoints._get_kwargs(limit=limit, offset=offset)
-        return self._submit(
-            request, _list_user_checkpoints._parse_response, CheckpointsListResponse
-        )
+        request = checkpoints.list_user_checkpoints.build_request(limit=limit, offset=offset)
+        return self._call(request, "CheckpointsListResponse")
 
-    async def list_user_checkpoints_async(
-        self, limit: int = 100, offset: int = 0
-    ) -> CheckpointsListResponse:
-        """Coroutine twin of :meth:`list_user_checkpoints`."""
-        return await self.list_user_checkpoints(limit, offset)
+    list_user_checkpoints_async = async_twin(list_user_checkpoints)
 
     def delete_checkpoint(self, training_run_id: str, checkpoint_id: str) -> APIFuture[None]:
         """Delete a checkpoint and its files. Only the run's owner may.
@@ -537,26 +490,23 @@ class RestClient:
         Raises:
             InvalidTinkerPathError: at once, when the ids cannot name a checkpoint.
         """
-        return self._delete(TinkerPath.from_checkpoint_id(training_run_id, checkpoint_id))
+        path = TinkerPath.from_checkpoint_id(training_run_id, checkpoint_id)
+        return self._call_none(checkpoints.delete_checkpoint.build_request(*_checkpoint_args(path)))
 
-    async def delete_checkpoint_async(self, training_run_id: str, checkpoint_id: str) -> None:
-        """Coroutine twin of :meth:`delete_checkpoint`."""
-        return await self.delete_checkpoint(training_run_id, checkpoint_id)
+    delete_checkpoint_async = async_twin(delete_checkpoint)
 
     def delete_checkpoint_from_tinker_path(self, tinker_path: str) -> APIFuture[None]:
         """Delete the checkpoint a tinker path names. Only the run's owner may.
 
         ``DELETE /api/v1/training_runs/{training_run_id}/checkpoints/{kind}/{name}``
+
+        Raises:
+            InvalidTinkerPathError: at once, when ``tinker_path`` is malformed.
         """
-        return self._delete(TinkerPath.parse(tinker_path))
+        path = TinkerPath.parse(tinker_path)
+        return self._call_none(checkpoints.delete_checkpoint.build_request(*_checkpoint_args(path)))
 
-    async def delete_checkpoint_from_tinker_path_async(self, tinker_path: str) -> None:
-        """Coroutine twin of :meth:`delete_checkpoint_from_tinker_path`."""
-        return await self.delete_checkpoint_from_tinker_path(tinker_path)
-
-    def _delete(self, path: TinkerPath) -> APIFuture[None]:
-        request = _delete_checkpoint._get_kwargs(*_checkpoint_args(path))
-        return self._submit(request, _delete_checkpoint._parse_response, type(None))
+    delete_checkpoint_from_tinker_path_async = async_twin(delete_checkpoint_from_tinker_path)
 
     def publish_checkpoint_from_tinker_path(self, tinker_path: str) -> APIFuture[None]:
         """Make a checkpoint public. Only the run's owner may.
@@ -570,12 +520,12 @@ class RestClient:
         Example:
             >>> client.publish_checkpoint_from_tinker_path("tinker://run-id/weights/0001").result()
         """
-        request = _publish_checkpoint._get_kwargs(*_checkpoint_args(TinkerPath.parse(tinker_path)))
-        return self._submit(request, _publish_checkpoint._parse_response, type(None))
+        path = TinkerPath.parse(tinker_path)
+        return self._call_none(
+            checkpoints.publish_checkpoint.build_request(*_checkpoint_args(path))
+        )
 
-    async def publish_checkpoint_from_tinker_path_async(self, tinker_path: str) -> None:
-        """Coroutine twin of :meth:`publish_checkpoint_from_tinker_path`."""
-        return await self.publish_checkpoint_from_tinker_path(tinker_path)
+    publish_checkpoint_from_tinker_path_async = async_twin(publish_checkpoint_from_tinker_path)
 
     def unpublish_checkpoint_from_tinker_path(self, tinker_path: str) -> APIFuture[None]:
         """Make a public checkpoint private again. Only the run's owner may.
@@ -587,12 +537,10 @@ class RestClient:
             ConflictError: (from the future) the checkpoint is already private.
         """
         path = TinkerPath.parse(tinker_path)
-        request = _unpublish_checkpoint._get_kwargs(*_checkpoint_args(path))
-        return self._submit(request, _unpublish_checkpoint._parse_response, type(None))
+        request = checkpoints.unpublish_checkpoint.build_request(*_checkpoint_args(path))
+        return self._call_none(request)
 
-    async def unpublish_checkpoint_from_tinker_path_async(self, tinker_path: str) -> None:
-        """Coroutine twin of :meth:`unpublish_checkpoint_from_tinker_path`."""
-        return await self.unpublish_checkpoint_from_tinker_path(tinker_path)
+    unpublish_checkpoint_from_tinker_path_async = async_twin(unpublish_checkpoint_from_tinker_path)
 
     def set_checkpoint_ttl_from_tinker_path(
         self, tinker_path: str, ttl_seconds: int | None
@@ -617,16 +565,11 @@ class RestClient:
             isinstance(ttl_seconds, bool) or not isinstance(ttl_seconds, int)
         ):
             raise TypeError(f"ttl_seconds must be an int or None, not {ttl_seconds!r}")
-        request = _set_checkpoint_ttl._get_kwargs(
-            *_checkpoint_args(path), body=SetCheckpointTtlRequest(ttl_seconds=ttl_seconds)
-        )
-        return self._submit(request, _set_checkpoint_ttl._parse_response, type(None))
+        body = SetCheckpointTtlRequest(ttl_seconds=ttl_seconds)
+        request = checkpoints.set_checkpoint_ttl.build_request(*_checkpoint_args(path), body=body)
+        return self._call_none(request)
 
-    async def set_checkpoint_ttl_from_tinker_path_async(
-        self, tinker_path: str, ttl_seconds: int | None
-    ) -> None:
-        """Coroutine twin of :meth:`set_checkpoint_ttl_from_tinker_path`."""
-        return await self.set_checkpoint_ttl_from_tinker_path(tinker_path, ttl_seconds)
+    set_checkpoint_ttl_from_tinker_path_async = async_twin(set_checkpoint_ttl_from_tinker_path)
 
     def get_checkpoint_archive_url(
         self, training_run_id: str, checkpoint_id: str
@@ -647,11 +590,7 @@ class RestClient:
         path = TinkerPath.from_checkpoint_id(training_run_id, checkpoint_id)
         return self._archive_url(path)
 
-    async def get_checkpoint_archive_url_async(
-        self, training_run_id: str, checkpoint_id: str
-    ) -> CheckpointArchiveUrlResponse:
-        """Coroutine twin of :meth:`get_checkpoint_archive_url`."""
-        return await self.get_checkpoint_archive_url(training_run_id, checkpoint_id)
+    get_checkpoint_archive_url_async = async_twin(get_checkpoint_archive_url)
 
     def get_checkpoint_archive_url_from_tinker_path(
         self, tinker_path: str
@@ -662,14 +601,12 @@ class RestClient:
         """
         return self._archive_url(TinkerPath.parse(tinker_path))
 
-    async def get_checkpoint_archive_url_from_tinker_path_async(
-        self, tinker_path: str
-    ) -> CheckpointArchiveUrlResponse:
-        """Coroutine twin of :meth:`get_checkpoint_archive_url_from_tinker_path`."""
-        return await self.get_checkpoint_archive_url_from_tinker_path(tinker_path)
+    get_checkpoint_archive_url_from_tinker_path_async = async_twin(
+        get_checkpoint_archive_url_from_tinker_path
+    )
 
     def _archive_url(self, path: TinkerPath) -> APIFuture[CheckpointArchiveUrlResponse]:
-        request = _get_checkpoint_archive_url._get_kwargs(*_checkpoint_args(path))
+        request = checkpoints.get_checkpoint_archive_url.build_request(*_checkpoint_args(path))
         return self._engine.run(self._wait_for_archive(request, str(path)))
 
     def _wait_for_archive(
@@ -690,8 +627,8 @@ class RestClient:
                 return _archive_from_redirect(response)
             remaining = deadline - time.monotonic()
             if response.status_code != 503 or remaining <= 0:
-                parse = _get_checkpoint_archive_url._parse_response
-                return self._unwrap(response, parse, CheckpointArchiveUrlResponse)
+                value = self._unwrap(response, *_result("CheckpointArchiveUrlResponse"))
+                return cast("CheckpointArchiveUrlResponse", value)
             wait = min(self.retry_policy.delay(polls, response), remaining)
             logger.info("the archive of %s is being built; asking again in %.1fs", name, wait)
             yield wait
@@ -710,16 +647,12 @@ class RestClient:
             >>> session = client.get_session("sess-7f3a").result()
             >>> print(session.training_run_ids, session.sampler_ids)
         """
-        request = _get_session._get_kwargs(
+        request = sessions.get_session.build_request(
             session_id, access_scope=_choice(AccessScope, access_scope, "access_scope")
         )
-        return self._submit(request, _get_session._parse_response, GetSessionResponse)
+        return self._call(request, "GetSessionResponse")
 
-    async def get_session_async(
-        self, session_id: str, access_scope: Scope = "owned"
-    ) -> GetSessionResponse:
-        """Coroutine twin of :meth:`get_session`."""
-        return await self.get_session(session_id, access_scope)
+    get_session_async = async_twin(get_session)
 
     def list_sessions(
         self, limit: int = 20, offset: int = 0, access_scope: Scope = "owned"
@@ -730,18 +663,14 @@ class RestClient:
 
         See :meth:`iter_sessions` to walk all of them.
         """
-        request = _list_sessions._get_kwargs(
+        request = sessions.list_sessions.build_request(
             limit=limit,
             offset=offset,
             access_scope=_choice(AccessScope, access_scope, "access_scope"),
         )
-        return self._submit(request, _list_sessions._parse_response, ListSessionsResponse)
+        return self._call(request, "ListSessionsResponse")
 
-    async def list_sessions_async(
-        self, limit: int = 20, offset: int = 0, access_scope: Scope = "owned"
-    ) -> ListSessionsResponse:
-        """Coroutine twin of :meth:`list_sessions`."""
-        return await self.list_sessions(limit, offset, access_scope)
+    list_sessions_async = async_twin(list_sessions)
 
     def assign_session_project(self, session_id: str, project_id: str) -> APIFuture[None]:
         """Move a session, with its runs and samplers, into a project.
@@ -753,14 +682,10 @@ class RestClient:
         Raises:
             PermissionDeniedError: (from the future) the caller may not use that project.
         """
-        request = _assign_session_project._get_kwargs(
-            session_id, body=AssignSessionProjectRequest(project_id=project_id)
-        )
-        return self._submit(request, _assign_session_project._parse_response, type(None))
+        body = AssignSessionProjectRequest(project_id=project_id)
+        return self._call_none(sessions.assign_session_project.build_request(session_id, body=body))
 
-    async def assign_session_project_async(self, session_id: str, project_id: str) -> None:
-        """Coroutine twin of :meth:`assign_session_project`."""
-        return await self.assign_session_project(session_id, project_id)
+    assign_session_project_async = async_twin(assign_session_project)
 
     def get_sampler(self, sampler_id: str) -> APIFuture[GetSamplerResponse]:
         """Get a sampler: its base model and the checkpoint it serves.
@@ -771,12 +696,9 @@ class RestClient:
             >>> sampler = await client.get_sampler("sess-7f3a:sample:0")
             >>> print(sampler.base_model, sampler.model_path)
         """
-        request = _get_sampler._get_kwargs(sampler_id)
-        return self._submit(request, _get_sampler._parse_response, GetSamplerResponse)
+        return self._call(samplers.get_sampler.build_request(sampler_id), "GetSamplerResponse")
 
-    async def get_sampler_async(self, sampler_id: str) -> GetSamplerResponse:
-        """Coroutine twin of :meth:`get_sampler`."""
-        return await self.get_sampler(sampler_id)
+    get_sampler_async = async_twin(get_sampler)
 
     # -- audit log -------------------------------------------------------------------------
 
@@ -804,19 +726,13 @@ class RestClient:
             day = day.astimezone(datetime.UTC).date() if day.tzinfo else day.date()
         elif day is not None and not isinstance(day, datetime.date):
             raise TypeError(f"day must be a datetime.date or None, not {day!r}")
-        request = _get_audit_log._get_kwargs(
+        request = audit.get_audit_log.build_request(
             event_type=_choice(AuditEventType, event_type, "event_type"),
             **({} if day is None else {"day": day}),
         )
-        return self._submit(request, _get_audit_log._parse_response, AuditLogResponse)
+        return self._call(request, "AuditLogResponse")
 
-    async def get_audit_log_async(
-        self,
-        event_type: Literal["all", "checkpoints"] = "all",
-        day: datetime.date | None = None,
-    ) -> AuditLogResponse:
-        """Coroutine twin of :meth:`get_audit_log`."""
-        return await self.get_audit_log(event_type, day)
+    get_audit_log_async = async_twin(get_audit_log)
 
     # -- auto-pagination -------------------------------------------------------------------
 
@@ -1066,6 +982,23 @@ class RestClient:
         return result
 
 
+def _result(model: str) -> tuple[Parse, type[Any]]:
+    """The parser of the result model named ``model``, and its class.
+
+    ``model`` names a class of :mod:`tinker_rest.types`. By name, because those are pydantic
+    models and pydantic costs ``import tinker_rest`` more than httpx itself does (``make bench``'s
+    import figure); they load on the first call instead (``tests/test_import.py``).
+    """
+    from tinker_rest import _models
+
+    cls = _models.result_model(model)
+    return functools.partial(_models.parse, cls), cls
+
+
+def _no_body(response: httpx.Response) -> None:
+    """The value of an operation that answers with no content."""
+
+
 def _paginate(
     page: Callable[[int, int], tuple[list[T], int | None]], page_size: int, limit: int | None
 ) -> Iterator[T]:
@@ -1102,6 +1035,8 @@ def _archive_from_redirect(response: httpx.Response) -> CheckpointArchiveUrlResp
     if expires is None:
         expires = datetime.datetime.now(datetime.UTC) + ARCHIVE_URL_VALIDITY
     url = str(response.request.url.join(location))
+    from tinker_rest.types import CheckpointArchiveUrlResponse
+
     return CheckpointArchiveUrlResponse(url=url, expires=expires, expires_at=expires)
 
 

@@ -1,27 +1,34 @@
 """The exceptions tinker-rest raises.
 
-Every one of them is a ``TinkerRestError``::
+Every one of them is a ``TinkerError``, the official SDK's root (``TinkerRestError`` is the same
+class, under this package's earlier name). The names under ``APIError`` are the official
+``tinker`` SDK's, so code written for it catches the same errors here::
 
-    TinkerRestError
-    ├── InvalidTinkerPathError       (also a ValueError) a tinker path or checkpoint id is malformed
-    ├── MissingAPIKeyError           (also a ValueError) no API key was given or found
-    ├── APIConnectionError           the request got no response: refused, reset, DNS, ...
-    │   └── APITimeoutError          ... or the connect or read timeout passed
-    ├── APIResponseValidationError   a successful response does not match the spec
-    ├── ResponseTooLargeError        a response body passed the client's max_response_bytes
-    ├── DownloadError                a checkpoint could not be downloaded or extracted
-    │   ├── TargetExistsError        (also a FileExistsError) the target exists; pass force
-    │   ├── ArchiveIncompleteError   the archive kept breaking off or has the wrong length
-    │   └── UnsafeArchiveError       the archive holds a link, a device or a path leaving it
-    └── APIStatusError               the service answered with an error status
-        ├── BadRequestError          400
-        ├── AuthenticationError      401
-        ├── PermissionDeniedError    403
-        ├── NotFoundError            404 (also for what exists but is not yours)
-        ├── ConflictError            409
-        ├── UnprocessableEntityError 422
-        ├── RateLimitError           429
-        └── InternalServerError      5xx
+    TinkerError (= TinkerRestError)
+    ├── InvalidTinkerPathError         (also a ValueError) a malformed tinker path or checkpoint id
+    ├── MissingAPIKeyError             (also a ValueError) no API key was given or found
+    ├── DownloadError                  a checkpoint could not be downloaded or extracted
+    │   ├── TargetExistsError          (also a FileExistsError) the target exists; pass force
+    │   ├── ArchiveIncompleteError     the archive kept breaking off or has the wrong length
+    │   └── UnsafeArchiveError         the archive holds a link, a device or a path leaving it
+    └── APIError                       a request to the service failed
+        ├── APIConnectionError         the request got no response: refused, reset, DNS, ...
+        │   └── APITimeoutError        ... or the connect or read timeout passed
+        ├── APIResponseValidationError a successful response does not match the spec
+        ├── ResponseTooLargeError      a response body passed the client's max_response_bytes
+        └── APIStatusError             the service answered with an error status
+            ├── BadRequestError          400
+            ├── AuthenticationError      401
+            ├── BillingError             402
+            ├── PermissionDeniedError    403
+            ├── NotFoundError            404 (also for what exists but is not yours)
+            ├── ConflictError            409
+            ├── UnprocessableEntityError 422
+            ├── RateLimitError           429
+            └── InternalServerError      5xx
+
+Every ``APIError`` has ``message``, ``request`` and ``body`` (the decoded JSON of the response,
+or None when there was none), as the official SDK's do.
 
 Malformed input fails before any request is sent; the others come from a call's future.
 """
@@ -34,12 +41,14 @@ import httpx
 
 __all__ = [
     "APIConnectionError",
+    "APIError",
     "APIResponseValidationError",
     "APIStatusError",
     "APITimeoutError",
     "ArchiveIncompleteError",
     "AuthenticationError",
     "BadRequestError",
+    "BillingError",
     "ConflictError",
     "DownloadError",
     "InternalServerError",
@@ -50,17 +59,21 @@ __all__ = [
     "RateLimitError",
     "ResponseTooLargeError",
     "TargetExistsError",
+    "TinkerError",
     "TinkerRestError",
     "UnprocessableEntityError",
     "UnsafeArchiveError",
 ]
 
 
-class TinkerRestError(Exception):
-    """The root of every exception tinker-rest raises."""
+class TinkerError(Exception):
+    """The root of every exception tinker-rest raises; the official SDK's name for it."""
 
 
-class InvalidTinkerPathError(TinkerRestError, ValueError):
+TinkerRestError = TinkerError
+
+
+class InvalidTinkerPathError(TinkerError, ValueError):
     """A tinker path or checkpoint id that cannot name a checkpoint."""
 
     def __init__(self, text: str, problem: str) -> None:
@@ -69,7 +82,7 @@ class InvalidTinkerPathError(TinkerRestError, ValueError):
         super().__init__(f"invalid tinker path {text!r}: {problem}")
 
 
-class MissingAPIKeyError(TinkerRestError, ValueError):
+class MissingAPIKeyError(TinkerError, ValueError):
     """No API key was passed and ``TINKER_API_KEY`` is not set."""
 
 
@@ -77,19 +90,44 @@ def _describe(request: httpx.Request) -> str:
     return f"{request.method} {request.url.path}"
 
 
-class APIConnectionError(TinkerRestError):
+def _body(response: httpx.Response) -> object:
+    """The response body as decoded JSON, or its text when it is not JSON."""
+    try:
+        return response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return response.text
+
+
+class APIError(TinkerError):
+    """A request to the service failed.
+
+    Attributes:
+        message: what went wrong, the exception's text.
+        request: the request that failed.
+        body: the decoded JSON body of the response (its text when it is not JSON), or None
+            when there was no response.
+    """
+
+    def __init__(self, message: str, request: httpx.Request, *, body: object | None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.request = request
+        self.body = body
+
+
+class APIConnectionError(APIError):
     """The request got no response."""
 
     def __init__(self, request: httpx.Request, cause: str) -> None:
-        self.request = request
-        super().__init__(f"{cause} ({_describe(request)} to {request.url.host})")
+        message = f"{cause} ({_describe(request)} to {request.url.host})"
+        super().__init__(message, request, body=None)
 
 
 class APITimeoutError(APIConnectionError):
     """The connect, write or read timeout passed before a response arrived."""
 
 
-class APIResponseValidationError(TinkerRestError):
+class APIResponseValidationError(APIError):
     """A successful response whose body does not match the spec."""
 
     def __init__(self, response: httpx.Response, problem: str) -> None:
@@ -97,26 +135,29 @@ class APIResponseValidationError(TinkerRestError):
         self.status_code = response.status_code
         super().__init__(
             f"unexpected {response.status_code} response to {_describe(response.request)}: "
-            f"{problem}"
+            f"{problem}",
+            response.request,
+            body=_body(response),
         )
 
 
-class ResponseTooLargeError(TinkerRestError):
+class ResponseTooLargeError(APIError):
     """A response body, decompressed, was larger than the client's ``max_response_bytes``.
 
     Not retried: the same request would get the same answer.
     """
 
     def __init__(self, request: httpx.Request, limit: int) -> None:
-        self.request = request
         self.limit = limit
         super().__init__(
             f"the response to {_describe(request)} is larger than {limit} bytes "
-            "(decompressed); raise max_response_bytes if that is expected"
+            "(decompressed); raise max_response_bytes if that is expected",
+            request,
+            body=None,
         )
 
 
-class DownloadError(TinkerRestError):
+class DownloadError(TinkerError):
     """A checkpoint could not be downloaded or extracted."""
 
 
@@ -132,7 +173,7 @@ class UnsafeArchiveError(DownloadError):
     """The archive holds a member that could write outside the target or is not a plain file."""
 
 
-class APIStatusError(TinkerRestError):
+class APIStatusError(APIError):
     """The service answered with an error status.
 
     Attributes:
@@ -150,16 +191,15 @@ class APIStatusError(TinkerRestError):
         self.status_code = response.status_code
         self.headers = response.headers
         self.request_id: str | None = response.headers.get("x-request-id")
-        try:
-            self.body: object = response.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            self.body = response.text
-        detail = self.body.get("detail") if isinstance(self.body, dict) else None
+        body = _body(response)
+        detail = body.get("detail") if isinstance(body, dict) else None
         self.detail: str | None = detail if isinstance(detail, str) else None
         reason = f"{self.status_code} {response.reason_phrase}".rstrip()
         message = f"{reason}: {self.detail}" if self.detail else reason
         suffix = f"; request id {self.request_id}" if self.request_id else ""
-        super().__init__(f"{message} ({_describe(response.request)}{suffix})")
+        super().__init__(
+            f"{message} ({_describe(response.request)}{suffix})", response.request, body=body
+        )
 
 
 class BadRequestError(APIStatusError):
@@ -168,6 +208,10 @@ class BadRequestError(APIStatusError):
 
 class AuthenticationError(APIStatusError):
     """401: the API key is missing, unknown or revoked."""
+
+
+class BillingError(APIStatusError):
+    """402: the account has a billing problem, such as billing not set up."""
 
 
 class PermissionDeniedError(APIStatusError):
@@ -197,6 +241,7 @@ class InternalServerError(APIStatusError):
 _BY_STATUS: dict[int, type[APIStatusError]] = {
     400: BadRequestError,
     401: AuthenticationError,
+    402: BillingError,
     403: PermissionDeniedError,
     404: NotFoundError,
     409: ConflictError,

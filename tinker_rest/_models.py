@@ -1,75 +1,83 @@
-"""Filling in what the service left out of a response, so that no ``Unset`` reaches a user."""
+"""Reading a successful response into its result model (see :mod:`tinker_rest.types`)."""
 
 from __future__ import annotations
 
 import contextlib
-import datetime
-import enum
-from typing import Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, TypeVar
 
-import attrs
-import tinker_rest_client.models as generated_models
-from tinker_rest_client.types import Unset
+import httpx
+from pydantic import BaseModel
 
+from tinker_rest import types
 from tinker_rest._errors import InvalidTinkerPathError
 from tinker_rest._paths import TinkerPath
-from tinker_rest.types import Checkpoint, CheckpointArchiveUrlResponse
+from tinker_rest.types import (
+    Checkpoint,
+    CheckpointArchiveUrlResponse,
+    CheckpointsListResponse,
+    TrainingRun,
+    TrainingRunsResponse,
+)
 
-__all__ = ["settle"]
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
+__all__ = ["complete", "parse", "result_model"]
 
-# Values settle never needs to look inside.
-_LEAF = (str, int, float, bool, type(None), datetime.date, enum.Enum, Unset)
-# Per class: its attrs fields, or None for a class that is not an attrs model.
-_FIELDS: dict[type, tuple[attrs.Attribute[Any], ...] | None] = {}
-
-
-def _fields(cls: type) -> tuple[attrs.Attribute[Any], ...] | None:
-    try:
-        return _FIELDS[cls]
-    except KeyError:
-        fields = tuple(attrs.fields(cls)) if attrs.has(cls) else None
-        _FIELDS[cls] = fields
-        return fields
+M = TypeVar("M", bound=BaseModel)
 
 
-def settle(value: object) -> None:
-    """Replace every ``Unset`` in a parsed response, in place, recursively."""
-    if isinstance(value, list):
-        for item in value:
-            if not isinstance(item, _LEAF):
-                settle(item)
+def result_model(name: str) -> type[BaseModel]:
+    """The class of :mod:`tinker_rest.types` named ``name``."""
+    model = getattr(types, name)
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        raise TypeError(f"tinker_rest.types.{name} is not a result model")
+    return model
+
+
+def parse(model: type[M], response: httpx.Response) -> M:
+    """The response's JSON body as ``model``, with the fields the hosted service leaves out.
+
+    Raises:
+        pydantic.ValidationError: (a ValueError) the body does not match the model.
+    """
+    value = model.model_validate_json(response.content)
+    complete(value)
+    return value
+
+
+def complete(value: BaseModel) -> None:
+    """Fill, in place, the fields whose value follows from another field of the same result.
+
+    ``Checkpoint.training_run_id`` is the run id inside its ``tinker_path``, and
+    ``CheckpointArchiveUrlResponse.expires_at`` is ``expires``: the seed's users read both and
+    the hosted service sends neither.
+    """
+    if isinstance(value, CheckpointArchiveUrlResponse):
+        if value.expires_at is None:
+            value.expires_at = value.expires
         return
-    fields = _fields(type(value))
-    if fields is None:
-        return
-    _derive(value)
-    for field in fields:
-        current = getattr(value, field.name)
-        if isinstance(current, Unset):
-            setattr(value, field.name, _absent(field))
-        elif not isinstance(current, _LEAF):
-            settle(current)
+    for checkpoint in _checkpoints(value):
+        if checkpoint.training_run_id is None:
+            with contextlib.suppress(InvalidTinkerPathError):  # else it stays None
+                checkpoint.training_run_id = TinkerPath.parse(
+                    checkpoint.tinker_path
+                ).training_run_id
 
 
-def _derive(value: object) -> None:
-    """Fill the fields whose value follows from another field of the same response."""
-    if isinstance(value, Checkpoint) and isinstance(value.training_run_id, Unset):
-        with contextlib.suppress(InvalidTinkerPathError):  # else left to _absent: None
-            value.training_run_id = TinkerPath.parse(value.tinker_path).training_run_id
-    elif isinstance(value, CheckpointArchiveUrlResponse) and isinstance(value.expires_at, Unset):
-        value.expires_at = value.expires
-
-
-def _absent(field: attrs.Attribute[Any]) -> object:
-    """What an absent field means: its default, else None, else an empty object."""
-    if field.default is not attrs.NOTHING and not isinstance(field.default, Unset):
-        return field.default
-    names = [part.strip() for part in str(field.type).split("|")]
-    if "None" in names:
-        return None
-    # A non-nullable object the service may leave out, such as AuditLogEntry.event_details.
-    models = [getattr(generated_models, n) for n in names if hasattr(generated_models, n)]
-    if len(models) == 1 and hasattr(models[0], "from_dict"):
-        return models[0].from_dict({})
-    return None
+def _checkpoints(value: BaseModel) -> Iterator[Checkpoint]:
+    """Every checkpoint a result holds."""
+    runs: Iterable[TrainingRun] = ()
+    if isinstance(value, Checkpoint):
+        yield value
+    elif isinstance(value, CheckpointsListResponse):
+        yield from value.checkpoints
+    elif isinstance(value, TrainingRun):
+        runs = (value,)
+    elif isinstance(value, TrainingRunsResponse):
+        runs = value.training_runs
+    for run in runs:
+        for checkpoint in (run.last_checkpoint, run.last_sampler_checkpoint):
+            if checkpoint is not None:
+                yield checkpoint

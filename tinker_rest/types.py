@@ -1,17 +1,23 @@
-"""The response models RestClient returns, under the names users know them by.
+"""The result models RestClient returns, under the names the official SDK's ``tinker.types`` has.
 
-They are the classes generated from the spec (attrs, in ``tinker_rest_client``), re-exported so
-that nobody imports from the generated package. Fields the service may leave out are filled in
-before a model reaches you: with the field's default, ``None``, or (for
-``Checkpoint.training_run_id`` and ``CheckpointArchiveUrlResponse.expires_at``) the value they
-stand for, so no ``Unset`` ever shows.
+They are the pydantic models generated from the spec (``tinker_rest_models``, the same classes the
+reference server answers with), re-exported so that nobody imports from the generated package.
+They behave as ``tinker.types`` (0.38) does: plain values (``user_metadata`` is a
+``dict[str, str] | None``, ``event_details`` a ``dict``, datetimes timezone-aware), enum fields
+hold the wire string (``checkpoint.checkpoint_type == "training"``), ``model_dump()``,
+``model_dump_json()`` and ``model_validate()`` work, and fields the service adds later are ignored.
+
+Two fields the hosted service leaves out are filled in before a result reaches you:
+``Checkpoint.training_run_id`` (the run id inside its ``tinker_path``) and
+``CheckpointArchiveUrlResponse.expires_at`` (the same as ``expires``).
 """
 
-from tinker_rest_client.models import (
+from typing import Any
+
+from tinker_rest_models import (
     AccessScope,
     AuditEventType,
     AuditLogEntry,
-    AuditLogEntryEventDetails,
     AuditLogResponse,
     Checkpoint,
     CheckpointArchiveUrlResponse,
@@ -27,9 +33,11 @@ from tinker_rest_client.models import (
     TrainingRunsResponse,
     WeightsInfoResponse,
 )
-from tinker_rest_client.models import (
-    UserMetadataType0 as UserMetadata,
-)
+
+UserMetadata = dict[str, str]
+"""Free-form string labels set by the user (``user_metadata`` is this or ``None``)."""
+AuditLogEntryEventDetails = dict[str, Any]
+"""What an audit event concerned (``AuditLogEntry.event_details``)."""
 
 __all__ = [
     "AccessScope",

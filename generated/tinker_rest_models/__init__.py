@@ -3,9 +3,9 @@
 #   filename:  tinker-rest.yaml
 
 from __future__ import annotations
-from pydantic import AwareDatetime, BaseModel, ConfigDict, RootModel, conint, constr
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 
 class Error(BaseModel):
@@ -13,6 +13,9 @@ class Error(BaseModel):
     The body of every error response.
     """
 
+    model_config = ConfigDict(
+        use_enum_values=True,
+    )
     detail: str
     """
     What went wrong, in words for a person.
@@ -59,18 +62,14 @@ class CheckpointType(StrEnum):
     external = "external"
 
 
-class UserMetadata(RootModel[dict[str, Any] | None]):
-    root: dict[str, Any] | None
-    """
-    Free-form string labels set by the user; null when there are none.
-    """
-
-
 class Cursor(BaseModel):
     """
     Where a page lies in a list.
     """
 
+    model_config = ConfigDict(
+        use_enum_values=True,
+    )
     offset: int
     """
     How many items come before this page.
@@ -90,6 +89,9 @@ class Checkpoint(BaseModel):
     A saved state of a training run.
     """
 
+    model_config = ConfigDict(
+        use_enum_values=True,
+    )
     checkpoint_id: str
     """
     `<kind>/<name>`, for example `weights/0001`.
@@ -121,7 +123,10 @@ class Checkpoint(BaseModel):
     """
     When the checkpoint expires and is deleted; null for never.
     """
-    user_metadata: UserMetadata | None = None
+    user_metadata: dict[str, str] | None = None
+    """
+    Free-form string labels set by the user; null when there are none.
+    """
 
 
 class CheckpointsListResponse(BaseModel):
@@ -129,6 +134,9 @@ class CheckpointsListResponse(BaseModel):
     A list of checkpoints, with a cursor when it is one page of a longer list.
     """
 
+    model_config = ConfigDict(
+        use_enum_values=True,
+    )
     checkpoints: list[Checkpoint]
     cursor: Cursor | None = None
     """
@@ -141,6 +149,9 @@ class TrainingRun(BaseModel):
     A fine-tuning job and its latest checkpoints.
     """
 
+    model_config = ConfigDict(
+        use_enum_values=True,
+    )
     training_run_id: str
     """
     The run id, `<session_id>:train:<n>`.
@@ -177,7 +188,10 @@ class TrainingRun(BaseModel):
     """
     The newest sampler checkpoint, if any.
     """
-    user_metadata: UserMetadata | None = None
+    user_metadata: dict[str, str] | None = None
+    """
+    Free-form string labels set by the user; null when there are none.
+    """
 
 
 class TrainingRunsResponse(BaseModel):
@@ -185,6 +199,9 @@ class TrainingRunsResponse(BaseModel):
     One page of training runs.
     """
 
+    model_config = ConfigDict(
+        use_enum_values=True,
+    )
     training_runs: list[TrainingRun]
     cursor: Cursor
 
@@ -194,9 +211,15 @@ class WeightsInfoRequest(BaseModel):
     Names the checkpoint to describe.
     """
 
-    tinker_path: constr(
-        pattern=r"^tinker://[^/]+/(weights|sampler_weights|external_weights)/[^/]+$"
+    model_config = ConfigDict(
+        use_enum_values=True,
     )
+    tinker_path: Annotated[
+        str,
+        Field(
+            pattern="^tinker://[^/]+/(weights|sampler_weights|external_weights)/[^/]+$"
+        ),
+    ]
     """
     The checkpoint's tinker path, `tinker://<training_run_id>/<kind>/<name>`. A malformed
     path is a `400`.
@@ -211,6 +234,7 @@ class OptimizerConfig(BaseModel):
 
     model_config = ConfigDict(
         extra="allow",
+        use_enum_values=True,
     )
     type: str | None = None
     """
@@ -223,6 +247,9 @@ class WeightsInfoResponse(BaseModel):
     The model behind a checkpoint.
     """
 
+    model_config = ConfigDict(
+        use_enum_values=True,
+    )
     base_model: str
     """
     The model the checkpoint was fine-tuned from.
@@ -258,7 +285,10 @@ class SetCheckpointTtlRequest(BaseModel):
     The new time to live; the key is always sent.
     """
 
-    ttl_seconds: conint(ge=3600, le=315360000) | None
+    model_config = ConfigDict(
+        use_enum_values=True,
+    )
+    ttl_seconds: Annotated[int | None, Field(ge=3600, le=315360000)]
     """
     Seconds from now until the checkpoint expires, from one hour to ten years; null
     removes the expiry.
@@ -271,6 +301,9 @@ class CheckpointArchiveUrlResponse(BaseModel):
     A signed URL for a checkpoint's archive.
     """
 
+    model_config = ConfigDict(
+        use_enum_values=True,
+    )
     url: str
     """
     The signed URL. It needs no API key.
@@ -292,6 +325,9 @@ class GetSessionResponse(BaseModel):
     A session and what it holds.
     """
 
+    model_config = ConfigDict(
+        use_enum_values=True,
+    )
     training_run_ids: list[str]
     """
     The ids of the session's training runs.
@@ -300,7 +336,10 @@ class GetSessionResponse(BaseModel):
     """
     The ids of the session's samplers.
     """
-    user_metadata: UserMetadata | None = None
+    user_metadata: dict[str, str] | None = None
+    """
+    Free-form string labels set by the user; null when there are none.
+    """
     display_name: str | None = None
     """
     A name for people, when set.
@@ -312,6 +351,9 @@ class ListSessionsResponse(BaseModel):
     One page of session ids.
     """
 
+    model_config = ConfigDict(
+        use_enum_values=True,
+    )
     sessions: list[str]
     """
     Session ids, newest first.
@@ -323,7 +365,10 @@ class AssignSessionProjectRequest(BaseModel):
     Names the project a session moves into.
     """
 
-    project_id: constr(min_length=1)
+    model_config = ConfigDict(
+        use_enum_values=True,
+    )
+    project_id: Annotated[str, Field(min_length=1)]
     """
     The destination project's id.
     """
@@ -334,6 +379,9 @@ class GetSamplerResponse(BaseModel):
     A sampler.
     """
 
+    model_config = ConfigDict(
+        use_enum_values=True,
+    )
     sampler_id: str
     """
     The sampler id, `<session_id>:sample:<n>`.
@@ -353,6 +401,9 @@ class AuditLogEntry(BaseModel):
     One event in the audit log.
     """
 
+    model_config = ConfigDict(
+        use_enum_values=True,
+    )
     timestamp: AwareDatetime
     """
     When the event happened.
@@ -384,6 +435,9 @@ class AuditLogResponse(BaseModel):
     One UTC day of the audit log.
     """
 
+    model_config = ConfigDict(
+        use_enum_values=True,
+    )
     entries: list[AuditLogEntry]
     """
     The entries, oldest first.
@@ -397,6 +451,7 @@ class ClientConfigRequest(BaseModel):
 
     model_config = ConfigDict(
         extra="allow",
+        use_enum_values=True,
     )
     sdk_version: str | None = None
     """
@@ -411,6 +466,7 @@ class ClientConfigResponse(BaseModel):
 
     model_config = ConfigDict(
         extra="allow",
+        use_enum_values=True,
     )
 
 
@@ -421,6 +477,7 @@ class TelemetryRequest(BaseModel):
 
     model_config = ConfigDict(
         extra="allow",
+        use_enum_values=True,
     )
 
 
@@ -429,6 +486,9 @@ class TelemetryResponse(BaseModel):
     The acknowledgement of a telemetry batch.
     """
 
+    model_config = ConfigDict(
+        use_enum_values=True,
+    )
     status: Literal["accepted"]
     """
     Always `accepted`.
@@ -440,6 +500,9 @@ class HealthResponse(BaseModel):
     The service's health.
     """
 
+    model_config = ConfigDict(
+        use_enum_values=True,
+    )
     status: str
     """
     `ok` when healthy.

@@ -12,8 +12,6 @@ T = TypeVar("T", bound="UserMetadataType0")
 
 @_attrs_define
 class UserMetadataType0:
-    """Free-form string labels set by the user; null when there are none."""
-
     additional_properties: dict[str, str] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
