@@ -32,7 +32,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from functools import cache
 from typing import Annotated, Any, TypeVar
 
@@ -44,7 +44,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, StreamingResponse
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tinker_rest.server.archives import ArchiveBuilder, iter_file, parse_range
@@ -309,6 +309,17 @@ async def require_caller(
     return caller
 
 
+def _leaf_routes(routes: list[BaseRoute]) -> Iterator[BaseRoute]:
+    """Every route, with those of included routers (FastAPI keeps an included router as one
+    entry, ``original_router``, and the included routers here have no prefix)."""
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            yield from _leaf_routes(included.routes)
+        else:
+            yield route
+
+
 def _query_names(dependant: Dependant) -> set[str]:
     names = {field.alias for field in dependant.query_params}
     for sub in dependant.dependencies:
@@ -379,7 +390,7 @@ def create_app(
             return error_response(404, "Not found")
         if exc.status_code == 405:
             methods: set[str] = set()
-            for route in app.routes:
+            for route in _leaf_routes(app.routes):
                 match, _ = route.matches({**request.scope, "method": "GET"})
                 if match != Match.NONE:
                     methods |= getattr(route, "methods", None) or set()

@@ -14,7 +14,12 @@ from tinker_rest.server.beyond.deps import CallerDep, DbDep
 router = APIRouter(tags=["sessions"])
 
 
-@router.post("/api/v1/sessions/search", response_model=m.SessionSearchResponse)
+# Without the nulls: a status carries only the fields of its type.
+@router.post(
+    "/api/v1/sessions/search",
+    response_model=m.SessionSearchResponse,
+    response_model_exclude_none=True,
+)
 def search_sessions(
     caller: CallerDep,
     s: DbDep,
