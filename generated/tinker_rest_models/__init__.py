@@ -673,7 +673,7 @@ class Category(StrEnum):
 class Reason(BaseModel):
     """
     For `failed`: `{type: request|training_run|sampling_session, ...}`. For
-    `client_finished`: `{type: success|errored|interrupted}`.
+    `client_finished`: `{type: success|errored|interrupted}`. Absent otherwise.
 
     """
 
@@ -707,7 +707,7 @@ class SessionStatus(BaseModel):
     reason: Reason | None = None
     """
     For `failed`: `{type: request|training_run|sampling_session, ...}`. For
-    `client_finished`: `{type: success|errored|interrupted}`.
+    `client_finished`: `{type: success|errored|interrupted}`. Absent otherwise.
 
     """
 

@@ -1231,13 +1231,13 @@ export interface components {
             message?: string;
             /**
              * @description For `failed`: `{type: request|training_run|sampling_session, ...}`. For
-             *     `client_finished`: `{type: success|errored|interrupted}`.
+             *     `client_finished`: `{type: success|errored|interrupted}`. Absent otherwise.
              */
-            reason?: {
+            reason?: ({
                 type: string;
             } & {
                 [key: string]: unknown;
-            };
+            }) | null;
         };
         /** @description One session found by a search. */
         SessionSummary: {

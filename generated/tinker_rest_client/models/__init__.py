@@ -47,7 +47,7 @@ from .session_status import SessionStatus
 from .session_status_category import SessionStatusCategory
 from .session_status_query import SessionStatusQuery
 from .session_status_query_type import SessionStatusQueryType
-from .session_status_reason import SessionStatusReason
+from .session_status_reason_type_0 import SessionStatusReasonType0
 from .session_status_type import SessionStatusType
 from .session_summary import SessionSummary
 from .session_trace_export_response import SessionTraceExportResponse
@@ -109,7 +109,7 @@ __all__ = (
     "SessionStatusCategory",
     "SessionStatusQuery",
     "SessionStatusQueryType",
-    "SessionStatusReason",
+    "SessionStatusReasonType0",
     "SessionStatusType",
     "SessionSummary",
     "SessionTraceExportResponse",

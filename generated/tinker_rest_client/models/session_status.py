@@ -12,7 +12,7 @@ from ..models.session_status_type import SessionStatusType
 from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
-    from ..models.session_status_reason import SessionStatusReason
+    from ..models.session_status_reason_type_0 import SessionStatusReasonType0
 
 
 T = TypeVar("T", bound="SessionStatus")
@@ -29,18 +29,21 @@ class SessionStatus:
             detail (None | str | Unset): More words, for `cancelled` and `client_finished`.
             category (SessionStatusCategory | Unset): Whose fault a `failed` session was.
             message (str | Unset): What failed, for `failed`.
-            reason (SessionStatusReason | Unset): For `failed`: `{type: request|training_run|sampling_session, ...}`. For
-                `client_finished`: `{type: success|errored|interrupted}`.
+            reason (None | SessionStatusReasonType0 | Unset): For `failed`: `{type: request|training_run|sampling_session,
+                ...}`. For
+                `client_finished`: `{type: success|errored|interrupted}`. Absent otherwise.
     """
 
     type_: SessionStatusType
     detail: None | str | Unset = UNSET
     category: SessionStatusCategory | Unset = UNSET
     message: str | Unset = UNSET
-    reason: SessionStatusReason | Unset = UNSET
+    reason: None | SessionStatusReasonType0 | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        from ..models.session_status_reason_type_0 import SessionStatusReasonType0
+
         type_ = self.type_.value
 
         detail: None | str | Unset
@@ -55,9 +58,13 @@ class SessionStatus:
 
         message = self.message
 
-        reason: dict[str, Any] | Unset = UNSET
-        if not isinstance(self.reason, Unset):
+        reason: dict[str, Any] | None | Unset
+        if isinstance(self.reason, Unset):
+            reason = UNSET
+        elif isinstance(self.reason, SessionStatusReasonType0):
             reason = self.reason.to_dict()
+        else:
+            reason = self.reason
 
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
@@ -79,7 +86,7 @@ class SessionStatus:
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
-        from ..models.session_status_reason import SessionStatusReason
+        from ..models.session_status_reason_type_0 import SessionStatusReasonType0
 
         d = dict(src_dict)
         type_ = SessionStatusType(d.pop("type"))
@@ -102,12 +109,22 @@ class SessionStatus:
 
         message = d.pop("message", UNSET)
 
-        _reason = d.pop("reason", UNSET)
-        reason: SessionStatusReason | Unset
-        if isinstance(_reason, Unset):
-            reason = UNSET
-        else:
-            reason = SessionStatusReason.from_dict(_reason)
+        def _parse_reason(data: object) -> None | SessionStatusReasonType0 | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                reason_type_0 = SessionStatusReasonType0.from_dict(data)
+
+                return reason_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(None | SessionStatusReasonType0 | Unset, data)
+
+        reason = _parse_reason(d.pop("reason", UNSET))
 
         session_status = cls(
             type_=type_,

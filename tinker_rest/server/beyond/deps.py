@@ -47,5 +47,7 @@ def base_url(request: Request) -> str:
 CallerDep = Annotated[Caller, Depends(require_caller)]
 StoreDep = Annotated[Store, Depends(get_store)]
 SignerDep = Annotated[UrlSigner, Depends(get_signer)]
-DbDep = Annotated[DbSession, Depends(get_db)]
+# Committed when the route returns, before the response goes out (scope="function"): a client
+# that reads right after an acknowledged write must see it.
+DbDep = Annotated[DbSession, Depends(get_db, scope="function")]
 BaseUrlDep = Annotated[str, Depends(base_url)]

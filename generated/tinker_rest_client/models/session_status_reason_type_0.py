@@ -7,13 +7,13 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-T = TypeVar("T", bound="SessionStatusReason")
+T = TypeVar("T", bound="SessionStatusReasonType0")
 
 
 @_attrs_define
-class SessionStatusReason:
+class SessionStatusReasonType0:
     """For `failed`: `{type: request|training_run|sampling_session, ...}`. For
-    `client_finished`: `{type: success|errored|interrupted}`.
+    `client_finished`: `{type: success|errored|interrupted}`. Absent otherwise.
 
         Attributes:
             type_ (str):
@@ -40,12 +40,12 @@ class SessionStatusReason:
         d = dict(src_dict)
         type_ = d.pop("type")
 
-        session_status_reason = cls(
+        session_status_reason_type_0 = cls(
             type_=type_,
         )
 
-        session_status_reason.additional_properties = d
-        return session_status_reason
+        session_status_reason_type_0.additional_properties = d
+        return session_status_reason_type_0
 
     @property
     def additional_keys(self) -> list[str]:
