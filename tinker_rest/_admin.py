@@ -95,7 +95,7 @@ class AdminClient:
 
         Args:
             starting_on: the first instant, a datetime with a UTC offset or an RFC 3339 string.
-            ending_before: the end, exclusive; at most 366 days after ``starting_on``.
+            ending_before: the end, exclusive.
 
         Raises:
             ValueError: at once, for a datetime without an offset, an unreadable string, or an

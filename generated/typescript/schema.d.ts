@@ -781,7 +781,8 @@ export interface paths {
         /**
          * Read billable usage
          * @description The organization's hourly usage buckets that start in `[starting_on, ending_before)`,
-         *     ordered by bucket. At most 366 days at once. Needs the admin role.
+         *     ordered by bucket; none when the end is not after the start. A span holding more than
+         *     100000 events is a `400`: ask for shorter spans. Needs the admin role.
          */
         get: operations["get_billing_usage"];
         put?: never;

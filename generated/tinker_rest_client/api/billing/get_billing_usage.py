@@ -86,7 +86,8 @@ def sync_detailed(
     """Read billable usage
 
      The organization's hourly usage buckets that start in `[starting_on, ending_before)`,
-    ordered by bucket. At most 366 days at once. Needs the admin role.
+    ordered by bucket; none when the end is not after the start. A span holding more than
+    100000 events is a `400`: ask for shorter spans. Needs the admin role.
 
     Args:
         starting_on (datetime.datetime):
@@ -121,7 +122,8 @@ def sync(
     """Read billable usage
 
      The organization's hourly usage buckets that start in `[starting_on, ending_before)`,
-    ordered by bucket. At most 366 days at once. Needs the admin role.
+    ordered by bucket; none when the end is not after the start. A span holding more than
+    100000 events is a `400`: ask for shorter spans. Needs the admin role.
 
     Args:
         starting_on (datetime.datetime):
@@ -151,7 +153,8 @@ async def asyncio_detailed(
     """Read billable usage
 
      The organization's hourly usage buckets that start in `[starting_on, ending_before)`,
-    ordered by bucket. At most 366 days at once. Needs the admin role.
+    ordered by bucket; none when the end is not after the start. A span holding more than
+    100000 events is a `400`: ask for shorter spans. Needs the admin role.
 
     Args:
         starting_on (datetime.datetime):
@@ -184,7 +187,8 @@ async def asyncio(
     """Read billable usage
 
      The organization's hourly usage buckets that start in `[starting_on, ending_before)`,
-    ordered by bucket. At most 366 days at once. Needs the admin role.
+    ordered by bucket; none when the end is not after the start. A span holding more than
+    100000 events is a `400`: ask for shorter spans. Needs the admin role.
 
     Args:
         starting_on (datetime.datetime):
