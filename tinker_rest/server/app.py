@@ -389,11 +389,17 @@ def create_app(
         if exc.status_code == 404:
             return error_response(404, "Not found")
         if exc.status_code == 405:
+            matched = [
+                route
+                for route in _leaf_routes(app.routes)
+                if route.matches({**request.scope, "method": "GET"})[0] != Match.NONE
+            ]
+            # A literal path (/sessions/search) is its own resource, not a value of a
+            # parameter of another (/sessions/{session_id}).
+            literal = [r for r in matched if getattr(r, "path", None) == request.url.path]
             methods: set[str] = set()
-            for route in _leaf_routes(app.routes):
-                match, _ = route.matches({**request.scope, "method": "GET"})
-                if match != Match.NONE:
-                    methods |= getattr(route, "methods", None) or set()
+            for route in literal or matched:
+                methods |= getattr(route, "methods", None) or set()
             allow = ", ".join(sorted(methods))
             return error_response(405, "Method not allowed", {"Allow": allow})
         return error_response(exc.status_code, str(exc.detail), dict(exc.headers or {}))
