@@ -174,7 +174,7 @@ export interface paths {
                  * @description The first half of the checkpoint id, which says what kind of checkpoint it is.
                  * @example weights
                  */
-                checkpoint_kind: components["parameters"]["CheckpointKind"];
+                checkpoint_kind: components["parameters"]["CheckpointKindPath"];
                 /**
                  * @description The second half of the checkpoint id, for example `0001` or `final`.
                  * @example 0001
@@ -210,7 +210,7 @@ export interface paths {
                  * @description The first half of the checkpoint id, which says what kind of checkpoint it is.
                  * @example weights
                  */
-                checkpoint_kind: components["parameters"]["CheckpointKind"];
+                checkpoint_kind: components["parameters"]["CheckpointKindPath"];
                 /**
                  * @description The second half of the checkpoint id, for example `0001` or `final`.
                  * @example 0001
@@ -252,7 +252,7 @@ export interface paths {
                  * @description The first half of the checkpoint id, which says what kind of checkpoint it is.
                  * @example weights
                  */
-                checkpoint_kind: components["parameters"]["CheckpointKind"];
+                checkpoint_kind: components["parameters"]["CheckpointKindPath"];
                 /**
                  * @description The second half of the checkpoint id, for example `0001` or `final`.
                  * @example 0001
@@ -290,7 +290,7 @@ export interface paths {
                  * @description The first half of the checkpoint id, which says what kind of checkpoint it is.
                  * @example weights
                  */
-                checkpoint_kind: components["parameters"]["CheckpointKind"];
+                checkpoint_kind: components["parameters"]["CheckpointKindPath"];
                 /**
                  * @description The second half of the checkpoint id, for example `0001` or `final`.
                  * @example 0001
@@ -1441,7 +1441,7 @@ export interface components {
          * @description The first half of the checkpoint id, which says what kind of checkpoint it is.
          * @example weights
          */
-        CheckpointKind: components["schemas"]["CheckpointKind"];
+        CheckpointKindPath: components["schemas"]["CheckpointKind"];
         /**
          * @description The second half of the checkpoint id, for example `0001` or `final`.
          * @example 0001
@@ -1462,7 +1462,7 @@ export interface components {
          * @description `owned` covers what the caller owns; `accessible` adds what is in the projects the caller
          *     belongs to.
          */
-        AccessScope: components["schemas"]["AccessScope"];
+        AccessScopeQuery: components["schemas"]["AccessScope"];
         /**
          * @description When the signed URL expires, in seconds since the Unix epoch.
          * @example 1768471200
@@ -1676,7 +1676,7 @@ export interface operations {
                  * @description `owned` covers what the caller owns; `accessible` adds what is in the projects the caller
                  *     belongs to.
                  */
-                access_scope?: components["parameters"]["AccessScope"];
+                access_scope?: components["parameters"]["AccessScopeQuery"];
                 /**
                  * @description Only runs whose session is in this project. Absent for every project.
                  * @example proj-research
@@ -1732,7 +1732,7 @@ export interface operations {
                  * @description `owned` covers what the caller owns; `accessible` adds what is in the projects the caller
                  *     belongs to.
                  */
-                access_scope?: components["parameters"]["AccessScope"];
+                access_scope?: components["parameters"]["AccessScopeQuery"];
             };
             header?: never;
             path: {
@@ -1859,7 +1859,7 @@ export interface operations {
                  * @description The first half of the checkpoint id, which says what kind of checkpoint it is.
                  * @example weights
                  */
-                checkpoint_kind: components["parameters"]["CheckpointKind"];
+                checkpoint_kind: components["parameters"]["CheckpointKindPath"];
                 /**
                  * @description The second half of the checkpoint id, for example `0001` or `final`.
                  * @example 0001
@@ -1903,7 +1903,7 @@ export interface operations {
                  * @description The first half of the checkpoint id, which says what kind of checkpoint it is.
                  * @example weights
                  */
-                checkpoint_kind: components["parameters"]["CheckpointKind"];
+                checkpoint_kind: components["parameters"]["CheckpointKindPath"];
                 /**
                  * @description The second half of the checkpoint id, for example `0001` or `final`.
                  * @example 0001
@@ -1948,7 +1948,7 @@ export interface operations {
                  * @description The first half of the checkpoint id, which says what kind of checkpoint it is.
                  * @example weights
                  */
-                checkpoint_kind: components["parameters"]["CheckpointKind"];
+                checkpoint_kind: components["parameters"]["CheckpointKindPath"];
                 /**
                  * @description The second half of the checkpoint id, for example `0001` or `final`.
                  * @example 0001
@@ -1993,7 +1993,7 @@ export interface operations {
                  * @description The first half of the checkpoint id, which says what kind of checkpoint it is.
                  * @example weights
                  */
-                checkpoint_kind: components["parameters"]["CheckpointKind"];
+                checkpoint_kind: components["parameters"]["CheckpointKindPath"];
                 /**
                  * @description The second half of the checkpoint id, for example `0001` or `final`.
                  * @example 0001
@@ -2034,7 +2034,7 @@ export interface operations {
                  * @description The first half of the checkpoint id, which says what kind of checkpoint it is.
                  * @example weights
                  */
-                checkpoint_kind: components["parameters"]["CheckpointKind"];
+                checkpoint_kind: components["parameters"]["CheckpointKindPath"];
                 /**
                  * @description The second half of the checkpoint id, for example `0001` or `final`.
                  * @example 0001
@@ -2187,7 +2187,7 @@ export interface operations {
                  * @description `owned` covers what the caller owns; `accessible` adds what is in the projects the caller
                  *     belongs to.
                  */
-                access_scope?: components["parameters"]["AccessScope"];
+                access_scope?: components["parameters"]["AccessScopeQuery"];
             };
             header?: never;
             path?: never;
@@ -2223,7 +2223,7 @@ export interface operations {
                  * @description `owned` covers what the caller owns; `accessible` adds what is in the projects the caller
                  *     belongs to.
                  */
-                access_scope?: components["parameters"]["AccessScope"];
+                access_scope?: components["parameters"]["AccessScopeQuery"];
             };
             header?: never;
             path: {
