@@ -73,6 +73,8 @@ def _filters(s: DbSession, caller: Caller, request: m.SessionSearchRequest) -> l
 
 def _status_matches(query: m.SessionStatusQuery) -> ColumnElement[bool]:
     kind = query.type.value
+    if "reasons" in query.model_fields_set and query.reasons is None:
+        raise BadRequest("statuses.reasons: must not be null; leave it out for every reason")
     if query.reasons is not None and kind != "client_finished":
         raise BadRequest(f"statuses: reasons apply to client_finished only, not {kind}")
     matched = _status() == kind
