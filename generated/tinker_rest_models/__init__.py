@@ -611,6 +611,10 @@ class AccessibleSearchOwner(BaseModel):
     type: Literal["accessible"]
 
 
+class OwnerUrn(RootModel[constr(pattern=r"^urn:tinker:user:[A-Za-z0-9_-]{1,64}$")]):
+    root: constr(pattern=r"^urn:tinker:user:[A-Za-z0-9_-]{1,64}$")
+
+
 class UserSearchOwner(BaseModel):
     """
     The sessions of the listed users that the caller may read.
@@ -620,7 +624,7 @@ class UserSearchOwner(BaseModel):
         extra="forbid",
     )
     type: Literal["user"]
-    owner_urns: list[str] = Field(..., max_length=10, min_length=1)
+    owner_urns: list[OwnerUrn] = Field(..., max_length=10, min_length=1)
     """
     Owner URNs, `urn:tinker:user:<user id>`.
     """
@@ -659,6 +663,10 @@ class SessionSearchCursor(BaseModel):
 
     last_created_at: AwareDatetime
     last_session_id: str
+
+
+class ProjectId(RootModel[constr(min_length=1)]):
+    root: constr(min_length=1)
 
 
 class Category(StrEnum):
@@ -853,8 +861,9 @@ class CurrentCheckpointStorageUsageResponse(BaseModel):
 
 class SessionStatusQuery(BaseModel):
     """
-    A status to match. `client_finished` may narrow to some `reasons`; the other types
-    take none.
+    A status to match. `reasons` narrows it to sessions that finished for one of those
+    reasons; only `client_finished` sessions have one, so with another type it matches
+    nothing.
 
     """
 
@@ -883,7 +892,7 @@ class SessionSearchRequest(BaseModel):
     `session_id`, a session matching either matches.
 
     """
-    project_ids: list[str] | None = Field(None, max_length=100)
+    project_ids: list[ProjectId] | None = Field(None, max_length=100)
     """
     Only sessions in these projects, which the caller must belong to.
     """

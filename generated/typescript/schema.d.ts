@@ -1165,8 +1165,9 @@ export interface components {
         /** @description Whose sessions to search. */
         SearchOwner: components["schemas"]["OwnSearchOwner"] | components["schemas"]["AccessibleSearchOwner"] | components["schemas"]["UserSearchOwner"];
         /**
-         * @description A status to match. `client_finished` may narrow to some `reasons`; the other types
-         *     take none.
+         * @description A status to match. `reasons` narrows it to sessions that finished for one of those
+         *     reasons; only `client_finished` sessions have one, so with another type it matches
+         *     nothing.
          */
         SessionStatusQuery: {
             /** @enum {string} */
@@ -2863,6 +2864,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
         };
     };
     export_session_trace: {

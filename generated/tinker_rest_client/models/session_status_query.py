@@ -15,8 +15,9 @@ T = TypeVar("T", bound="SessionStatusQuery")
 
 @_attrs_define
 class SessionStatusQuery:
-    """A status to match. `client_finished` may narrow to some `reasons`; the other types
-    take none.
+    """A status to match. `reasons` narrows it to sessions that finished for one of those
+    reasons; only `client_finished` sessions have one, so with another type it matches
+    nothing.
 
         Attributes:
             type_ (SessionStatusQueryType):
