@@ -73,18 +73,6 @@ def extra(world: World) -> Extra:
 
 
 @pytest.fixture
-def alice(world: World) -> Iterator[RestClient]:
-    with world.client() as client:
-        yield client
-
-
-@pytest.fixture
-def bob(world: World) -> Iterator[RestClient]:
-    with world.client(world.bob_key) as client:
-        yield client
-
-
-@pytest.fixture
 def carol(world: World, extra: Extra) -> Iterator[RestClient]:
     with world.client(extra.carol_key) as client:
         yield client

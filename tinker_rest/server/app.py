@@ -41,13 +41,13 @@ import yaml
 from fastapi import Depends, FastAPI, Header, Query, Request, Response
 from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tinker_rest.server.archives import ArchiveBuilder, iter_file, parse_range
+from tinker_rest.server.archives import ArchiveBuilder, file_response
 from tinker_rest.server.idempotency import IdempotencyMiddleware
 from tinker_rest.server.signing import UrlSigner
 from tinker_rest.server.store import AUDIT_EVENT_PREFIXES, Caller, Store, StoreError
@@ -690,26 +690,7 @@ def create_app(
         if found is None:
             raise ApiError(404, "Archive not found")
         file_path, size = found
-        headers = {"Accept-Ranges": "bytes", "Content-Type": "application/x-tar"}
-        if request.method == "HEAD":
-            return Response(status_code=200, headers={**headers, "Content-Length": str(size)})
-        wanted = parse_range(range_header, size)
-        if wanted == "unsatisfiable":
-            raise ApiError(416, "Range not satisfiable", {"Content-Range": f"bytes */{size}"})
-        if wanted is None or isinstance(wanted, str):
-            first, last, status = 0, size - 1, 200
-        else:
-            first, last = wanted
-            status = 206
-            headers["Content-Range"] = f"bytes {first}-{last}/{size}"
-        length = max(last - first + 1, 0)
-        headers["Content-Length"] = str(length)
-        return StreamingResponse(
-            iter_file(file_path, first, length),
-            status_code=status,
-            headers=headers,
-            media_type="application/x-tar",
-        )
+        return file_response(request.method, range_header, file_path, "application/x-tar", size)
 
     # The operations beyond the seed, one router per resource (they import this module).
     from tinker_rest.server.beyond.routes import router as beyond_router

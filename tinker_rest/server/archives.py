@@ -6,8 +6,11 @@ waits a short while for it. A build that is still running then answers 503 with 
 Builds write an uncompressed tar to a temporary name and rename it into place, so a crash never
 leaves a half archive that looks finished.
 
-``GET``/``HEAD /api/v1/storage/archives/{archive_id}`` streams the file from disk in chunks
-with :func:`iter_file` and supports one ``Range`` (:func:`parse_range`).
+``GET``/``HEAD /api/v1/storage/archives/{archive_id}`` (and the checkpoint-file and trace
+downloads) answer with :func:`file_response`: the file streamed from disk in chunks with
+:func:`iter_file`, whole or one ``Range`` (:func:`parse_range`). Starlette's ``FileResponse``
+also serves ranges, but answers several as ``multipart/byteranges`` and a bad one with a
+plain-text 416, neither of which the spec describes.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from pathlib import Path
+
+from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from tinker_rest.server.store import CheckpointFiles, Store
 
@@ -158,3 +163,35 @@ def iter_file(path: Path, first: int, length: int) -> Iterator[bytes]:
                 break
             remaining -= len(chunk)
             yield chunk
+
+
+def file_response(
+    method: str, range_header: str | None, path: Path, media_type: str, size: int | None = None
+) -> Response:
+    """``path`` as the answer to a GET or HEAD, whole or the one range asked for.
+
+    ``size`` is the file's size when the caller knows it already; else it is read from disk.
+    A range outside the file is a JSON 416 with ``Content-Range: bytes */<size>``.
+    """
+    size = path.stat().st_size if size is None else size
+    headers = {"Accept-Ranges": "bytes", "Content-Type": media_type}
+    if method == "HEAD":
+        return Response(status_code=200, headers={**headers, "Content-Length": str(size)})
+    wanted = parse_range(range_header, size)
+    if wanted == "unsatisfiable":
+        return JSONResponse(
+            {"detail": "Range not satisfiable"},
+            status_code=416,
+            headers={"Content-Range": f"bytes */{size}"},
+        )
+    if wanted is None or isinstance(wanted, str):
+        first, last, status = 0, size - 1, 200
+    else:
+        first, last = wanted
+        status = 206
+        headers["Content-Range"] = f"bytes {first}-{last}/{size}"
+    length = max(last - first + 1, 0)
+    headers["Content-Length"] = str(length)
+    return StreamingResponse(
+        iter_file(path, first, length), status_code=status, headers=headers, media_type=media_type
+    )

@@ -8,5 +8,4 @@ functions over a database session; every error is a :class:`~tinker_rest.server.
 - :mod:`.weights`: ``copy_weights`` and the files of ``external_weights`` checkpoints.
 - :mod:`.session_search`: ``search_sessions``. :mod:`.traces`: ``export_session_trace``.
 - :mod:`.billing`: usage events and checkpoint storage, for admins.
-- :mod:`.files`: serving a file from disk behind a signed URL, whole or one byte range.
 """

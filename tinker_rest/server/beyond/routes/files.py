@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from tinker_rest.server.app import ApiError
+from tinker_rest.server.archives import file_response
 from tinker_rest.server.beyond import traces, weights
 from tinker_rest.server.beyond.deps import DbDep, SignerDep, StoreDep
-from tinker_rest.server.beyond.files import file_response
 
 router = APIRouter(tags=["storage"])
 
@@ -35,7 +35,9 @@ def download_checkpoint_file(
     if not weights.verify_file_url(signer, file_set_id, path, expires, signature):
         raise ApiError(403, EXPIRED)
     target = weights.checkpoint_file(store, s, file_set_id, path)
-    return file_response(request, target, "application/octet-stream")
+    return file_response(
+        request.method, request.headers.get("range"), target, "application/octet-stream"
+    )
 
 
 @router.api_route(traces.TRACES_ROUTE + "/{trace_id}", methods=["GET", "HEAD"])
@@ -54,4 +56,4 @@ def download_trace(
     target = traces.ready_trace(store, s, trace_id)
     if target is None:
         raise ApiError(404, "Trace not found")
-    return file_response(request, target, "application/json")
+    return file_response(request.method, request.headers.get("range"), target, "application/json")
