@@ -23,10 +23,16 @@ Instant = Annotated[str, Query(pattern=RFC3339)]
 
 
 def _instant(name: str, value: str) -> dt.datetime:
+    """The instant in UTC; one beyond the ends of Python's range is clamped to the end."""
     try:
-        return dt.datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
+        parsed = dt.datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
     except ValueError:
         raise BadRequest(f"{name}: not a valid RFC 3339 date-time: {value!r}") from None
+    try:
+        return parsed.astimezone(dt.UTC)
+    except OverflowError:  # 0001-01-01T00:00:01+00:06 is before datetime.min in UTC
+        end = dt.datetime.min if parsed.year == dt.MINYEAR else dt.datetime.max
+        return end.replace(tzinfo=dt.UTC)
 
 
 @router.get("/api/v1/billing/usage/events", response_model=m.BillingUsageResponse)
