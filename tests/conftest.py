@@ -51,6 +51,24 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         postgres.cleanup()
 
 
+def fresh_database(server_url: str) -> str:
+    """The URL of a new, empty database on the PostgreSQL server: one per world, as every
+    test module seeds the same users (unique emails) into its own world."""
+    import secrets
+
+    import sqlalchemy
+
+    name = f"world_{secrets.token_hex(6)}"
+    engine = sqlalchemy.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            connection.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
+    finally:
+        engine.dispose()
+    url = sqlalchemy.make_url(server_url).set(database=name)
+    return url.render_as_string(hide_password=False)
+
+
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def world(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -62,7 +80,8 @@ def world(
     if request.param == "sqlite":
         server = TinkerServer(str(folder / "tinker.db"))
     else:
-        server = TinkerServer(request.getfixturevalue("postgres_url"), data_dir=folder)
+        database = fresh_database(request.getfixturevalue("postgres_url"))
+        server = TinkerServer(database, data_dir=folder)
     org = server.add_organization("acme")
     alice = server.add_user("alice@example.com", organization_id=org, role="admin")
     bob = server.add_user("bob@example.com", organization_id=org, role="member")
@@ -103,6 +122,20 @@ def world(
             files=files,
         )
     server.close()
+
+
+@pytest.fixture
+def alice(world: World) -> Iterator[RestClient]:
+    """A client with alice's key (an admin)."""
+    with world.client() as client:
+        yield client
+
+
+@pytest.fixture
+def bob(world: World) -> Iterator[RestClient]:
+    """A client with bob's key (a member)."""
+    with world.client(world.bob_key) as client:
+        yield client
 
 
 @pytest.fixture(params=["future", "async"])

@@ -7,7 +7,7 @@ import io
 import subprocess
 import sys
 import tarfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -37,18 +37,6 @@ if TYPE_CHECKING:
     from conftest import World
 
 Call = Callable[..., Any]
-
-
-@pytest.fixture
-def alice(world: World) -> Iterator[RestClient]:
-    with world.client() as client:
-        yield client
-
-
-@pytest.fixture
-def bob(world: World) -> Iterator[RestClient]:
-    with world.client(world.bob_key) as client:
-        yield client
 
 
 def now() -> datetime.datetime:

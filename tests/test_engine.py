@@ -19,6 +19,7 @@ import time
 import zlib
 from collections.abc import Callable, Iterator
 
+import httpx
 import pytest
 
 from tinker_rest import (
@@ -510,3 +511,42 @@ def test_max_workers_is_still_accepted_as_max_in_flight() -> None:
     client = RestClient("http://127.0.0.1:9", "tml-x", max_workers=5)
     assert client._engine.max_in_flight == 5
     client.close()
+
+
+def test_calls_waiting_for_a_connection_do_not_spend_their_connect_timeout(serve) -> None:
+    """More calls than connections: the extra ones wait in the engine, not in libcurl, where
+    the wait for a free connection counts against the connect timeout (with 256 connections
+    and 1,500 deletes in flight against the reference server, 220 failed that way)."""
+
+    def respond(conn: Conn, head: bytes) -> bool:
+        time.sleep(0.4)  # each answer takes longer than the whole connect timeout
+        conn.send(ok())
+        return True
+
+    server = serve(answer_each(respond))
+    with RestClient(
+        server.base_url,
+        "tml-x",
+        max_retries=0,
+        max_connections=2,
+        max_in_flight=8,
+        timeout=httpx.Timeout(30.0, connect=0.3),
+    ) as client:
+        futures = [client.get_training_run("sess-1:train:0") for _ in range(8)]
+        assert all(f.result(30).is_lora for f in futures)
+
+
+def test_calls_started_from_done_callbacks_never_wait_unseen(serve) -> None:
+    """Calls started as others end (a window of 8, released by done-callbacks on the engine
+    thread) all finish. A wake-up sent while the engine emptied its wake socket was swallowed
+    and every later call waited unseen in the inbox: about one run in two hung this way."""
+    server = serve(answer_each(lambda conn, head: conn.send(ok()) or True))
+    window = threading.BoundedSemaphore(8)
+    futures = []
+    with RestClient(server.base_url, "tml-x", max_retries=0) as client:
+        for _ in range(3000):
+            assert window.acquire(timeout=10), "a call never ended"
+            future = client.get_training_run("sess-1:train:0")
+            future.add_done_callback(lambda _: window.release())
+            futures.append(future)
+        assert all(f.result(10).is_lora for f in futures)

@@ -7,6 +7,7 @@
 The response models are in :mod:`tinker_rest.types`; the exceptions are all here.
 """
 
+from tinker_rest._admin import AdminClient
 from tinker_rest._client import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, RestClient, ServiceClient
 from tinker_rest._errors import (
     APIConnectionError,
@@ -30,6 +31,7 @@ from tinker_rest._errors import (
     TargetExistsError,
     TinkerError,
     TinkerRestError,
+    TraceExportError,
     UnprocessableEntityError,
     UnsafeArchiveError,
 )
@@ -47,6 +49,7 @@ __all__ = [
     "APIResponseValidationError",
     "APIStatusError",
     "APITimeoutError",
+    "AdminClient",
     "ArchiveIncompleteError",
     "AuthenticationError",
     "BadRequestError",
@@ -67,6 +70,7 @@ __all__ = [
     "TinkerError",
     "TinkerPath",
     "TinkerRestError",
+    "TraceExportError",
     "UnprocessableEntityError",
     "UnsafeArchiveError",
     "__version__",

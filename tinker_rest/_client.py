@@ -13,20 +13,31 @@ import threading
 import time
 import urllib.parse
 import uuid
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 import httpx
-from tinker_rest_client.api import audit, checkpoints, samplers, sessions, training_runs
+from tinker_rest_client.api import (
+    audit,
+    auth,
+    capabilities,
+    checkpoints,
+    samplers,
+    sessions,
+    training_runs,
+)
 from tinker_rest_client.models import (
     AccessScope,
     AssignSessionProjectRequest,
     AuditEventType,
     CheckpointKind,
+    CopyWeightsRequest,
     SetCheckpointTtlRequest,
     WeightsInfoRequest,
 )
+from tinker_rest_client.models import SessionSearchRequest as SearchBody
+from tinker_rest_client.types import UNSET
 
 from tinker_rest._engine import DEFAULT_MAX_RESPONSE_BYTES, Engine, Outgoing
 from tinker_rest._errors import (
@@ -34,11 +45,13 @@ from tinker_rest._errors import (
     APIResponseValidationError,
     APITimeoutError,
     MissingAPIKeyError,
+    TraceExportError,
     status_error,
 )
 from tinker_rest._futures import APIFuture
 from tinker_rest._paths import TinkerPath, check_url_segments
 from tinker_rest._retry import RetryPolicy
+from tinker_rest._storage import check_ttl
 from tinker_rest._twin import async_twin
 from tinker_rest._version import __version__
 
@@ -51,12 +64,19 @@ if TYPE_CHECKING:
         Checkpoint,
         CheckpointArchiveUrlResponse,
         CheckpointsListResponse,
+        ExternalWeightsUrlsResponse,
         GetSamplerResponse,
+        GetServerCapabilitiesResponse,
         GetSessionResponse,
         ListSessionsResponse,
+        SessionSearchRequest,
+        SessionSearchResponse,
+        SessionSummary,
+        SessionTraceExportResponse,
         TrainingRun,
         TrainingRunsResponse,
         WeightsInfoResponse,
+        WhoamiResponse,
     )
 
 __all__ = ["DEFAULT_BASE_URL", "DEFAULT_TIMEOUT", "RestClient", "ServiceClient"]
@@ -66,11 +86,14 @@ logger = logging.getLogger("tinker_rest")
 DEFAULT_BASE_URL = "https://tinker.thinkingmachines.dev/services/tinker-prod"
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
 DEFAULT_MAX_IN_FLIGHT = 1024
-DEFAULT_MAX_CONNECTIONS = 256
+DEFAULT_MAX_CONNECTIONS = DEFAULT_MAX_IN_FLIGHT  # one per call in flight over HTTP/1.1
 DEFAULT_ARCHIVE_WAIT = 300.0
 ARCHIVE_URL_VALIDITY = datetime.timedelta(minutes=15)
+DEFAULT_TRACE_DEADLINE = 600.0
+TRACE_POLL_INTERVAL = 5.0
 
 Scope = Literal["owned", "accessible"]
+AuditEvents = Literal["all", "checkpoints", "projects", "teams", "organizations"]
 T = TypeVar("T")
 E = TypeVar("E", bound=enum.Enum)
 Parse = Callable[[httpx.Response], object]
@@ -104,17 +127,17 @@ class RestClient:
     Each also has an ``_async`` twin that is a coroutine returning the value.
 
     Concurrency contract: every call of one client runs on one engine thread that drives
-    libcurl's multi interface (see :mod:`tinker_rest._engine`); a call in flight holds no thread,
-    so a program that starts 1,000 calls has them in flight together (``max_in_flight``, 1024 by
-    default; more wait in order). Over TLS the engine speaks HTTP/2 where the service offers it,
-    and the calls share a few connections; over HTTP/1.1 each call in flight needs a connection,
-    at most ``max_connections`` (256) to one host. Retries and archive polling wait on the
-    engine's timers, not in a thread. One client may be used from many threads and event loops
-    at once. Waiting on a future from the engine thread (a done-callback) raises
-    ``RuntimeError`` rather than deadlock; blocking on ``.result()`` inside a running event
-    loop warns once. ``close()`` (or leaving a ``with`` / ``async with`` block) lets running
-    calls finish and cancels waiting ones; a program that ends without it still completes the
-    calls it made.
+    libcurl's multi interface (see :mod:`tinker_rest._engine`); a call in flight holds no
+    thread, so a program that starts 1,000 calls has them in flight together (``max_in_flight``,
+    1024 by default; more wait in order). Over TLS the engine speaks HTTP/2 where the service
+    offers it, and the calls share a few connections; over HTTP/1.1 each call in flight needs a
+    connection, at most ``max_connections`` (1024) to one host, which bounds the calls in flight
+    too. Retries and archive polling wait on the engine's timers, not in a thread. One client
+    may be used from many threads and event loops at once. Waiting on a future from the engine
+    thread (a done-callback) raises ``RuntimeError`` rather than deadlock; blocking on
+    ``.result()`` inside a running event loop warns once. ``close()`` (or leaving a ``with`` /
+    ``async with`` block) lets running calls finish and cancels waiting ones; a program that
+    ends without it still completes the calls it made.
 
     Why this design, measured by ``scripts/bench.py`` in one run (the README's performance
     section has the tables): libcurl made a sequential call for a third or less of the client
@@ -405,7 +428,11 @@ class RestClient:
     get_training_run_by_tinker_path_async = async_twin(get_training_run_by_tinker_path)
 
     def list_training_runs(
-        self, limit: int = 20, offset: int = 0, access_scope: Scope = "owned"
+        self,
+        limit: int = 20,
+        offset: int = 0,
+        access_scope: Scope = "owned",
+        project_id: str | None = None,
     ) -> APIFuture[TrainingRunsResponse]:
         """List one page of training runs.
 
@@ -415,6 +442,7 @@ class RestClient:
             limit: the most runs in the page.
             offset: how many runs to skip.
             access_scope: ``"owned"`` or ``"accessible"``.
+            project_id: only runs in this project; every project when None (not sent).
 
         Returns:
             A future of the page; ``cursor.total_count`` counts every run. See
@@ -428,6 +456,7 @@ class RestClient:
             limit=limit,
             offset=offset,
             access_scope=_choice(AccessScope, access_scope, "access_scope"),
+            **({} if project_id is None else {"project_id": project_id}),
         )
         return self._call(request, "TrainingRunsResponse")
 
@@ -704,7 +733,7 @@ class RestClient:
 
     def get_audit_log(
         self,
-        event_type: Literal["all", "checkpoints"] = "all",
+        event_type: AuditEvents = "all",
         day: datetime.date | None = None,
     ) -> APIFuture[AuditLogResponse]:
         """Read one UTC day of the organization's audit log, oldest first. Needs the admin role.
@@ -712,7 +741,8 @@ class RestClient:
         ``GET /api/v1/audit``
 
         Args:
-            event_type: ``"all"``, or ``"checkpoints"`` for checkpoint events only.
+            event_type: ``"all"``, or only ``"checkpoints"``, ``"projects"``, ``"teams"`` or
+                ``"organizations"`` events.
             day: the UTC day, midnight to midnight; today when None.
 
         Raises:
@@ -800,7 +830,9 @@ class RestClient:
         ``GET /api/v1/training_runs/{training_run_id}/checkpoints/{kind}/{name}/archive``, then
         the signed URL it gives, streamed and resumed after broken connections and stalls,
         and in a later call after Ctrl-C or any failure, when the archive is still the same
-        (see :mod:`tinker_rest._download`). Blocks until done.
+        (see :mod:`tinker_rest._download`). An ``external_weights`` checkpoint comes file by
+        file from ``get_external_weights_urls`` instead (:mod:`tinker_rest._external_download`;
+        ``extract`` does not apply). Blocks until done.
 
         Args:
             tinker_path: the checkpoint, ``tinker://<run id>/<kind>/<name>``.
@@ -836,6 +868,16 @@ class RestClient:
 
         path = TinkerPath.parse(tinker_path)
         name = target_name(path)
+        if path.kind == "external_weights":
+            from tinker_rest._external_download import download_external_weights
+
+            return download_external_weights(
+                self._http(),
+                lambda: self.get_external_weights_urls(str(path)).result(),
+                Path(dest) / name,
+                force=force,
+                progress=progress,
+            )
         target = Path(dest) / (name if extract else f"{name}.tar")
 
         def url() -> str:
@@ -981,6 +1023,223 @@ class RestClient:
             raise KeyboardInterrupt
         return result
 
+    # -- beyond the seed (the rest of the official SDK 0.38 surface) ------------------------
+
+    def whoami(self) -> APIFuture[WhoamiResponse]:
+        """Tell who the API key belongs to: user URN, organization URN and email.
+
+        ``GET /api/v1/auth/apikey/me``
+
+        Example:
+            >>> me = client.whoami().result()
+            >>> print(me.email, me.org_urn)
+        """
+        return self._call(auth.whoami.build_request(), "WhoamiResponse")
+
+    whoami_async = async_twin(whoami)
+
+    def get_server_capabilities(self) -> APIFuture[GetServerCapabilitiesResponse]:
+        """List the models the service supports, with what each can do.
+
+        ``GET /api/v1/get_server_capabilities``
+
+        Example:
+            >>> caps = client.get_server_capabilities().result()
+            >>> print([m.model_name for m in caps.supported_models])
+        """
+        request = capabilities.get_server_capabilities.build_request()
+        return self._call(request, "GetServerCapabilitiesResponse")
+
+    get_server_capabilities_async = async_twin(get_server_capabilities)
+
+    def copy_weights(
+        self,
+        path: str,
+        destination_project_id: str | None = None,
+        *,
+        ttl_seconds: int | None = None,
+        weights_access_token: str | None = None,
+    ) -> APIFuture[str]:
+        """Copy a checkpoint into a project, as a new training run; the value is its tinker path.
+
+        ``POST /api/v1/copy_weights``
+
+        The copy shares the source's stored bytes, cannot be trained on, and has its own expiry
+        (``ttl_seconds``, or none: the source's is not inherited).
+
+        Args:
+            path: the checkpoint to copy, ``tinker://<run id>/<kind>/<name>``.
+            destination_project_id: the project to copy into; else ``TINKER_PROJECT_ID``.
+            ttl_seconds: seconds until the copy expires, 3600 to 315360000; None for never.
+            weights_access_token: a token for weights held under another account. It travels
+                only in the ``X-Tinker-Weights-Access-Token`` header and is never logged.
+
+        Raises:
+            InvalidTinkerPathError: at once, when ``path`` is malformed.
+            ValueError: at once, with no project id given or in the environment, or a
+                ``ttl_seconds`` out of range.
+            PermissionDeniedError: (from the future) the caller may not write to the project.
+            NotFoundError: (from the future) no such checkpoint, or not readable by the caller.
+
+        Example:
+            >>> copy = client.copy_weights("tinker://run-id/weights/0001", "proj-1").result()
+        """
+        source = TinkerPath.parse(path)
+        project = _setting(destination_project_id, "TINKER_PROJECT_ID")
+        if project is None:
+            raise ValueError("Provide destination_project_id or set TINKER_PROJECT_ID")
+        if ttl_seconds is not None:
+            check_ttl(ttl_seconds)
+        body = CopyWeightsRequest(
+            source_path=str(source),
+            destination_project_id=project,
+            ttl_seconds=UNSET if ttl_seconds is None else ttl_seconds,
+        )
+        token = UNSET if weights_access_token is None else weights_access_token
+        request = checkpoints.copy_weights.build_request(
+            body=body, x_tinker_weights_access_token=token
+        )
+        parse, _ = _result("CopyWeightsResponse")
+
+        def tinker_path(response: httpx.Response) -> object:
+            return getattr(parse(response), "tinker_path", None)
+
+        return self._submit(request, tinker_path, str)
+
+    copy_weights_async = async_twin(copy_weights)
+
+    def get_external_weights_urls(self, tinker_path: str) -> APIFuture[ExternalWeightsUrlsResponse]:
+        """Get a signed URL for each file of an ``external_weights`` checkpoint.
+
+        ``GET /api/v1/training_runs/{run}/checkpoints/external_weights/{name}/``
+        ``external_weights_urls``
+
+        The URLs need no API key and stop working at ``expires``; ``urls`` is keyed by each
+        file's ``/``-separated path relative to the checkpoint.
+
+        Raises:
+            InvalidTinkerPathError: at once, when ``tinker_path`` is malformed.
+            ValueError: at once, when the checkpoint is not of kind ``external_weights``.
+
+        Example:
+            >>> urls = client.get_external_weights_urls("tinker://run/external_weights/x").result()
+            >>> print(sorted(urls.urls), urls.expires)
+        """
+        path = TinkerPath.parse(tinker_path)
+        if path.kind != "external_weights":
+            raise ValueError(
+                f"get_external_weights_urls needs an external_weights checkpoint, not {path.kind} "
+                f"({tinker_path}); use get_checkpoint_archive_url_from_tinker_path for those"
+            )
+        request = checkpoints.get_external_weights_urls.build_request(
+            path.training_run_id, path.name
+        )
+        return self._call(request, "ExternalWeightsUrlsResponse")
+
+    get_external_weights_urls_async = async_twin(get_external_weights_urls)
+
+    def export_session_trace(
+        self,
+        session_id: str,
+        *,
+        deadline: float = DEFAULT_TRACE_DEADLINE,
+        poll_interval: float = TRACE_POLL_INTERVAL,
+    ) -> APIFuture[str]:
+        """Export a session's trace (Chrome JSON, which Perfetto opens); the value is its URL.
+
+        ``GET /api/v1/sessions/{session_id}/trace_export``, asked again every ``poll_interval``
+        seconds (on the engine's timers) while the service answers ``pending``. The URL is
+        signed, needs no API key and lasts about an hour; asking again reuses a trace that is
+        still up to date.
+
+        Args:
+            session_id: the session.
+            deadline: the most seconds to wait for the trace (10 minutes).
+            poll_interval: seconds between asks (5, as the official SDK).
+
+        Raises:
+            ValueError: at once, for a deadline or interval that is not positive.
+            TraceExportError: (from the future) the export failed; the message is the service's.
+            TimeoutError: (from the future) the trace was not ready within ``deadline``.
+            NotFoundError: (from the future) no such session, or not visible to the caller.
+
+        Example:
+            >>> url = client.export_session_trace("sess-7f3a").result()
+        """
+        if not deadline > 0 or not poll_interval > 0:
+            raise ValueError("deadline and poll_interval must be positive")
+        request = sessions.export_session_trace.build_request(session_id)
+        check_url_segments(request["url"])
+        return self._engine.run(self._poll_trace(request, session_id, deadline, poll_interval))
+
+    export_session_trace_async = async_twin(export_session_trace)
+
+    def _poll_trace(
+        self, request: dict[str, Any], session_id: str, deadline: float, interval: float
+    ) -> Exchange[str]:
+        """Ask for a trace export until it is ready or failed, for at most ``deadline`` s."""
+        give_up = time.monotonic() + deadline
+        while True:
+            response = yield from self._exchange(request)
+            state = cast(
+                "SessionTraceExportResponse",
+                self._unwrap(response, *_result("SessionTraceExportResponse")),
+            )
+            if state.status == "ready" and state.url:
+                return state.url
+            if state.status == "failed":
+                raise TraceExportError(f"trace export of {session_id} failed: {state.error}")
+            remaining = give_up - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"the trace of {session_id} was not ready in {deadline}s")
+            logger.info("the trace of %s is being built; asking again", session_id)
+            yield min(interval, remaining)
+
+    def search_sessions(
+        self, request: SessionSearchRequest | Mapping[str, Any]
+    ) -> APIFuture[SessionSearchResponse]:
+        """Search sessions: one page, newest first, every given filter holding (experimental).
+
+        ``POST /api/v1/sessions/search``
+
+        Args:
+            request: a :class:`SessionSearchRequest`, or a dict of its fields:
+                ``session_id``, ``display_name``, ``project_ids``, ``user_metadata``, ``owner``
+                (``{"type": "own"|"accessible"}`` or ``{"type": "user", "owner_urns": [...]}``),
+                ``statuses`` (``[{"type": "client_finished", "reasons": ["success"]}]``),
+                ``limit`` (1 to 200) and ``cursor`` (the last page's ``next_cursor``).
+
+        Raises:
+            ValueError: at once, for a request the service would refuse.
+
+        Example:
+            >>> page = client.search_sessions({"display_name": "sweep"}).result()
+            >>> print([s.session_id for s in page.sessions], page.next_cursor)
+        """
+        body = SearchBody.from_dict(_search_request(request))
+        return self._call(
+            sessions.search_sessions.build_request(body=body), "SessionSearchResponse"
+        )
+
+    def iter_search_sessions(
+        self, request: SessionSearchRequest | Mapping[str, Any] | None = None
+    ) -> Iterator[SessionSummary]:
+        """Every session a search matches, newest first, following ``next_cursor``.
+
+        ``POST /api/v1/sessions/search``, repeatedly.
+        """
+        body = _search_request(request or {})
+
+        def pages() -> Iterator[SessionSummary]:
+            while True:
+                page = self.search_sessions(body).result()
+                yield from page.sessions
+                if page.next_cursor is None:
+                    return
+                body["cursor"] = page.next_cursor.model_dump(mode="json")
+
+        return pages()
+
 
 def _result(model: str) -> tuple[Parse, type[Any]]:
     """The parser of the result model named ``model``, and its class.
@@ -997,6 +1256,33 @@ def _result(model: str) -> tuple[Parse, type[Any]]:
 
 def _no_body(response: httpx.Response) -> None:
     """The value of an operation that answers with no content."""
+
+
+SEARCH_LIMIT = (1, 200)
+
+
+def _search_request(request: SessionSearchRequest | Mapping[str, Any]) -> dict[str, Any]:
+    """A session search checked as the service would check it, as fresh JSON fields."""
+    from tinker_rest import types
+
+    if isinstance(request, types.SessionSearchRequest):
+        request = request.model_dump(mode="json", exclude_none=True)
+    if not isinstance(request, Mapping):
+        raise TypeError(f"request must be a SessionSearchRequest or a dict, not {request!r}")
+    try:
+        body = types.SessionSearchRequest.model_validate(dict(request))
+    except ValueError as exc:  # pydantic's ValidationError
+        raise ValueError(f"not a session search request: {exc}") from exc
+    if not SEARCH_LIMIT[0] <= body.limit <= SEARCH_LIMIT[1]:
+        raise ValueError(f"limit must be from {SEARCH_LIMIT[0]} to {SEARCH_LIMIT[1]}")
+    if body.display_name == "":
+        raise ValueError("display_name must not be empty")
+    owner_urns = getattr(body.owner, "owner_urns", None)
+    if owner_urns is not None and not 1 <= len(owner_urns) <= 10:
+        raise ValueError("owner.owner_urns must list 1 to 10 URNs")
+    if isinstance(body.statuses, list) and not body.statuses:
+        raise ValueError("statuses must list at least one status, or be None")
+    return body.model_dump(mode="json", exclude_none=True)
 
 
 def _paginate(

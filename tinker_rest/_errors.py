@@ -7,6 +7,7 @@ class, under this package's earlier name). The names under ``APIError`` are the 
     TinkerError (= TinkerRestError)
     ├── InvalidTinkerPathError         (also a ValueError) a malformed tinker path or checkpoint id
     ├── MissingAPIKeyError             (also a ValueError) no API key was given or found
+    ├── TraceExportError               (also a RuntimeError) the service failed to export a trace
     ├── DownloadError                  a checkpoint could not be downloaded or extracted
     │   ├── TargetExistsError          (also a FileExistsError) the target exists; pass force
     │   ├── ArchiveIncompleteError     the archive kept breaking off or has the wrong length
@@ -155,6 +156,10 @@ class ResponseTooLargeError(APIError):
             request,
             body=None,
         )
+
+
+class TraceExportError(TinkerError, RuntimeError):
+    """The service could not export a session's trace; the message carries its reason."""
 
 
 class DownloadError(TinkerError):

@@ -52,6 +52,13 @@ T = TypeVar("T")
 GIB = 1024**3
 PAGE_SIZE = 1000  # the most the listing operations return in one page (the spec's maximum)
 CHECKPOINT_TYPES = ("training", "sampler", "external")
+# The names a checkpoint type goes by: its own, and the kind in its tinker paths.
+CHECKPOINT_TYPE_NAMES = {
+    **{name: name for name in CHECKPOINT_TYPES},
+    "weights": "training",
+    "sampler_weights": "sampler",
+    "external_weights": "external",
+}
 Progress = Callable[[int, int | None], None]
 """Called as ``progress(done, total_or_None)`` while a listing or a prune goes on."""
 

@@ -3,7 +3,7 @@
 #   filename:  tinker-rest.yaml
 
 from __future__ import annotations
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, RootModel
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -33,11 +33,17 @@ class AccessScope(StrEnum):
 
 class AuditEventType(StrEnum):
     """
-    Which audit events to return.
+    Which audit events to return: `checkpoints` (`checkpoint_*`), `projects` (`project_*` and
+    `session_assign_project`), `teams` (`team_*`), `organizations` (`organization_*`,
+    `user_*` and `api_key_*`), or `all`.
+
     """
 
     all = "all"
     checkpoints = "checkpoints"
+    projects = "projects"
+    teams = "teams"
+    organizations = "organizations"
 
 
 class CheckpointKind(StrEnum):
@@ -506,4 +512,522 @@ class HealthResponse(BaseModel):
     status: str
     """
     `ok` when healthy.
+    """
+
+
+class WhoamiResponse(BaseModel):
+    """
+    Who an API key belongs to.
+    """
+
+    model_config = ConfigDict(
+        use_enum_values=True,
+    )
+    user_urn: str
+    """
+    The user's URN, `urn:tinker:user:<user id>`.
+    """
+    org_urn: str
+    """
+    The organization's URN, `urn:tinker:org:<organization id>`.
+    """
+    email: str | None = None
+    """
+    The user's email, when the key belongs to a user.
+    """
+
+
+class SupportedModel(BaseModel):
+    """
+    A model the service supports.
+    """
+
+    model_config = ConfigDict(
+        use_enum_values=True,
+    )
+    model_name: str | None = None
+    """
+    The model's name, for example `Qwen/Qwen3-8B`.
+    """
+    max_context_length: int | None = None
+    """
+    The longest context, in tokens.
+    """
+    trainable: bool | None = None
+    """
+    Whether training runs can be created on it.
+    """
+    sampleable: bool | None = None
+    """
+    Whether it can be sampled from.
+    """
+
+
+class GetServerCapabilitiesResponse(BaseModel):
+    """
+    What the service supports.
+    """
+
+    model_config = ConfigDict(
+        use_enum_values=True,
+    )
+    supported_models: list[SupportedModel]
+    """
+    The supported models.
+    """
+
+
+class CopyWeightsRequest(BaseModel):
+    """
+    The checkpoint to copy and where to.
+    """
+
+    model_config = ConfigDict(
+        use_enum_values=True,
+    )
+    source_path: Annotated[
+        str,
+        Field(
+            pattern="^tinker://[^/]+/(weights|sampler_weights|external_weights)/[^/]+$"
+        ),
+    ]
+    """
+    The tinker path of the checkpoint to copy.
+    """
+    destination_project_id: Annotated[str, Field(min_length=1)]
+    """
+    The project that will own the copy.
+    """
+    ttl_seconds: Annotated[int | None, Field(ge=3600, le=315360000)] = None
+    """
+    Seconds until the copy expires, one hour to ten years; absent for never.
+    """
+
+
+class CopyWeightsResponse(BaseModel):
+    """
+    Where the copy is.
+    """
+
+    model_config = ConfigDict(
+        use_enum_values=True,
+    )
+    tinker_path: str
+    """
+    The copy's tinker path.
+    """
+
+
+class ExternalWeightsUrlsResponse(BaseModel):
+    """
+    A signed URL per file of an external checkpoint.
+    """
+
+    model_config = ConfigDict(
+        use_enum_values=True,
+    )
+    urls: dict[str, str]
+    """
+    The signed URL of each file, keyed by its `/`-separated relative path.
+    """
+    expires: AwareDatetime
+    """
+    When the URLs stop working.
+    """
+
+
+class Status(StrEnum):
+    """
+    `pending` while it is being built, then `ready` or `failed`.
+    """
+
+    pending = "pending"
+    ready = "ready"
+    failed = "failed"
+
+
+class SessionTraceExportResponse(BaseModel):
+    """
+    The state of a session's trace export.
+    """
+
+    model_config = ConfigDict(
+        use_enum_values=True,
+    )
+    status: Status
+    """
+    `pending` while it is being built, then `ready` or `failed`.
+    """
+    url: str | None = None
+    """
+    The signed URL of the trace once `ready`; it needs no API key.
+    """
+    error: str | None = None
+    """
+    Why it failed, once `failed`.
+    """
+
+
+class OwnSearchOwner(BaseModel):
+    """
+    The caller's own sessions.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+        use_enum_values=True,
+    )
+    type: Literal["own"]
+
+
+class AccessibleSearchOwner(BaseModel):
+    """
+    Every session the caller may read (owned, or in one of the caller's projects).
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+        use_enum_values=True,
+    )
+    type: Literal["accessible"]
+
+
+class OwnerUrn(RootModel[str]):
+    root: Annotated[str, Field(pattern="^urn:tinker:user:[A-Za-z0-9_-]{1,64}$")]
+
+
+class UserSearchOwner(BaseModel):
+    """
+    The sessions of the listed users that the caller may read.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+        use_enum_values=True,
+    )
+    type: Literal["user"]
+    owner_urns: Annotated[list[OwnerUrn], Field(max_length=10, min_length=1)]
+    """
+    Owner URNs, `urn:tinker:user:<user id>`.
+    """
+
+
+class Type(StrEnum):
+    active = "active"
+    cancelled = "cancelled"
+    failed = "failed"
+    client_finished = "client_finished"
+
+
+class ClientFinishReasonType(StrEnum):
+    """
+    Why a client said its session was done.
+    """
+
+    success = "success"
+    errored = "errored"
+    interrupted = "interrupted"
+
+
+class SessionSearchCursor(BaseModel):
+    """
+    Where the next page starts; pass a response's `next_cursor` back unchanged.
+    """
+
+    model_config = ConfigDict(
+        use_enum_values=True,
+    )
+    last_created_at: AwareDatetime
+    last_session_id: str
+
+
+class ProjectId(RootModel[str]):
+    root: Annotated[str, Field(min_length=1)]
+
+
+class Category(StrEnum):
+    """
+    Whose fault a `failed` session was.
+    """
+
+    user = "user"
+    internal = "internal"
+
+
+class Reason(BaseModel):
+    """
+    For `failed`: `{type: request|training_run|sampling_session, ...}`. For
+    `client_finished`: `{type: success|errored|interrupted}`. Absent otherwise.
+
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        use_enum_values=True,
+    )
+    type: str
+
+
+class SessionStatus(BaseModel):
+    """
+    Where a session stands, by `type`: `active`; `cancelled` (with `detail`); `failed`
+    (with `category`, `reason` and `message`); `client_finished` (with `reason` and
+    `detail`).
+
+    """
+
+    model_config = ConfigDict(
+        use_enum_values=True,
+    )
+    type: Type
+    detail: str | None = None
+    """
+    More words, for `cancelled` and `client_finished`.
+    """
+    category: Category | None = None
+    """
+    Whose fault a `failed` session was.
+    """
+    message: str | None = None
+    """
+    What failed, for `failed`.
+    """
+    reason: Reason | None = None
+    """
+    For `failed`: `{type: request|training_run|sampling_session, ...}`. For
+    `client_finished`: `{type: success|errored|interrupted}`. Absent otherwise.
+
+    """
+
+
+class SessionSummary(BaseModel):
+    """
+    One session found by a search.
+    """
+
+    model_config = ConfigDict(
+        use_enum_values=True,
+    )
+    session_id: str
+    created_at: AwareDatetime
+    owner: str
+    """
+    The owner's URN.
+    """
+    project_id: str
+    """
+    The session's project; empty when it is in none.
+    """
+    status: SessionStatus | None = None
+    """
+    Where the session stands.
+    """
+    checkpoints_count: int
+    """
+    How many live checkpoints its training runs hold.
+    """
+    display_name: str | None = None
+    user_metadata: dict[str, str] | None = None
+    """
+    Free-form string labels set by the user; null when there are none.
+    """
+    checkpoint_storage_bytes: int | None = None
+    """
+    The stored size of those checkpoints.
+    """
+
+
+class SessionSearchResponse(BaseModel):
+    """
+    One page of search results, newest first.
+    """
+
+    model_config = ConfigDict(
+        use_enum_values=True,
+    )
+    sessions: list[SessionSummary]
+    next_cursor: SessionSearchCursor | None = None
+    """
+    Pass as the next request's `cursor`; null once the results are exhausted.
+    """
+
+
+class Type2(StrEnum):
+    training = "training"
+    sampling_prefill = "sampling_prefill"
+    sampling_sample = "sampling_sample"
+    checkpoint = "checkpoint"
+    storage = "storage"
+
+
+class BillingEventInfo(BaseModel):
+    """
+    What kind of usage an event is, by `type`, and its quantity: `training`,
+    `sampling_prefill` and `sampling_sample` carry `token_count` (`sampling_prefill` also
+    `cached`), `checkpoint` carries `count`, `storage` carries `gigabyte_hours` and `free`.
+
+    """
+
+    model_config = ConfigDict(
+        use_enum_values=True,
+    )
+    type: Type2
+    token_count: int | None = None
+    cached: bool | None = None
+    count: int | None = None
+    gigabyte_hours: float | None = None
+    free: bool | None = None
+
+
+class BillingUsageEvent(BaseModel):
+    """
+    One hourly bucket of usage.
+    """
+
+    model_config = ConfigDict(
+        use_enum_values=True,
+    )
+    bucket_start: AwareDatetime
+    bucket_end: AwareDatetime
+    base_model: str | None = None
+    user_id: str | None = None
+    """
+    The URN of the user whose session made the usage.
+    """
+    user_name: str | None = None
+    session_id: str | None = None
+    project_id: str | None = None
+    estimated_cost_usd: float | None = None
+    effective_rate_usd_per_million_tokens: float | None = None
+    effective_rate_usd_per_gigabyte_month: float | None = None
+    event_info: BillingEventInfo
+
+
+class BillingUsageSession(BaseModel):
+    """
+    A session named by usage events.
+    """
+
+    model_config = ConfigDict(
+        use_enum_values=True,
+    )
+    user_metadata: dict[str, str] | None = None
+    """
+    Free-form string labels set by the user; null when there are none.
+    """
+
+
+class BillingUsageResponse(BaseModel):
+    """
+    Usage events of an organization.
+    """
+
+    model_config = ConfigDict(
+        use_enum_values=True,
+    )
+    data: list[BillingUsageEvent]
+    """
+    Hourly usage events, by bucket.
+    """
+    sessions: dict[str, BillingUsageSession] | None = None
+    """
+    Each session named in `data`, by id.
+    """
+    cost_data_through: AwareDatetime | None = None
+    """
+    Where invoice-derived costs end; null when there are none.
+    """
+
+
+class CurrentCheckpointStorageUsageItem(BaseModel):
+    """
+    Live checkpoint storage of one project and session owner.
+    """
+
+    model_config = ConfigDict(
+        use_enum_values=True,
+    )
+    project_id: str | None = None
+    org_user_urn: str | None = None
+    user_email: str | None = None
+    user_name: str | None = None
+    checkpoint_count: int
+    size_bytes: int
+    size_gigabytes: float
+    estimated_monthly_cost_usd: float | None = None
+
+
+class CurrentCheckpointStorageUsageResponse(BaseModel):
+    """
+    An organization's live checkpoint storage.
+    """
+
+    model_config = ConfigDict(
+        use_enum_values=True,
+    )
+    effective_rate_usd_per_gigabyte_month: float | None = None
+    data: list[CurrentCheckpointStorageUsageItem]
+
+
+class SessionStatusQuery(BaseModel):
+    """
+    A status to match. `reasons` narrows it to sessions that finished for one of those
+    reasons; only `client_finished` sessions have one, so with another type it matches
+    nothing.
+
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+        use_enum_values=True,
+    )
+    type: Type
+    reasons: Annotated[list[ClientFinishReasonType] | None, Field(min_length=1)] = None
+
+
+class SessionSearchRequest(BaseModel):
+    """
+    A session search; every given filter must hold.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+        use_enum_values=True,
+    )
+    session_id: str | None = None
+    """
+    An exact session id. With `display_name`, a session matching either matches.
+    """
+    display_name: Annotated[str | None, Field(min_length=1)] = None
+    """
+    Case-insensitive words that must each appear in the display name. With
+    `session_id`, a session matching either matches.
+
+    """
+    project_ids: Annotated[list[ProjectId] | None, Field(max_length=100)] = None
+    """
+    Only sessions in these projects, which the caller must belong to.
+    """
+    user_metadata: dict[str, str] = {}
+    """
+    Exact key/value pairs every matching session's metadata holds.
+    """
+    owner: Annotated[
+        OwnSearchOwner | AccessibleSearchOwner | UserSearchOwner | None,
+        Field(discriminator="type"),
+    ] = None
+    """
+    Whose sessions to search.
+    """
+    statuses: Annotated[list[SessionStatusQuery] | None, Field(min_length=1)] = None
+    """
+    Any of these statuses; absent for every status.
+    """
+    limit: Annotated[int, Field(ge=1, le=200)] = 50
+    """
+    The page size.
+    """
+    cursor: SessionSearchCursor | None = None
+    """
+    The previous page's `next_cursor`; absent for the first page.
     """

@@ -21,6 +21,7 @@ from tinker_rest._errors import (
 )
 from tinker_rest._futures import APIFuture
 from tinker_rest._paths import TinkerPath
+from tinker_rest._storage import CHECKPOINT_TYPE_NAMES, TTL_RANGE
 from tinker_rest.cli import _output as out
 from tinker_rest.cli._context import (
     TINKER_PATH,
@@ -33,18 +34,10 @@ from tinker_rest.cli._hub import push_hf
 from tinker_rest.types import Checkpoint, CheckpointsListResponse, WeightsInfoResponse
 
 # The service's bounds on a checkpoint's time to live, checked here before any request.
-TTL_MIN = 3600
-TTL_MAX = 10 * 365 * 24 * 3600
+TTL_MIN, TTL_MAX = TTL_RANGE
 
 # --type accepts the checkpoint types and the kinds of tinker paths alike.
-_TYPES = {
-    "training": "training",
-    "weights": "training",
-    "sampler": "sampler",
-    "sampler_weights": "sampler",
-    "external": "external",
-    "external_weights": "external",
-}
+_TYPES = CHECKPOINT_TYPE_NAMES
 
 
 @click.group("checkpoint")

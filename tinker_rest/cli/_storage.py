@@ -20,14 +20,7 @@ from tinker_rest.types import Checkpoint
 
 PLAN_ROWS = 20  # runs shown in a plan; -f json lists every path
 
-_TYPES = {
-    "training": "training",
-    "weights": "training",
-    "sampler": "sampler",
-    "sampler_weights": "sampler",
-    "external": "external",
-    "external_weights": "external",
-}
+_TYPES = _storage.CHECKPOINT_TYPE_NAMES
 
 
 @contextlib.contextmanager

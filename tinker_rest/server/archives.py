@@ -7,7 +7,8 @@ Builds write an uncompressed tar to a temporary name and rename it into place, s
 leaves a half archive that looks finished.
 
 ``GET``/``HEAD /api/v1/storage/archives/{archive_id}`` serves the file with Starlette's
-``FileResponse`` (``api/routes/storage.py``), which does HEAD and ``Range``.
+``FileResponse`` (``RangeFileResponse`` in ``api/routes/storage.py``, which also serves
+checkpoint files and traces), which does HEAD and ``Range``.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 An organization, an admin (alice) and a member (bob), a shared project, three sessions, training
 runs with training and sampler checkpoints whose files are a few MB, a sampler serving one of
-them, and one published checkpoint.
+them, one published checkpoint, and (:func:`_seed_beyond`) an external checkpoint, supported
+models, session states and billable usage.
 """
 
 from __future__ import annotations
@@ -34,6 +35,74 @@ class DemoData:
     sampler_ids: list[str] = field(default_factory=list)
     tinker_paths: list[str] = field(default_factory=list)
     published_tinker_path: str = ""
+    external_tinker_path: str = ""
+
+
+# Real model names, with their context lengths.
+DEMO_MODELS = (
+    ("Qwen/Qwen3-8B", 32768),
+    ("Qwen/Qwen3-30B-A3B", 32768),
+    ("meta-llama/Llama-3.1-8B", 131072),
+    ("meta-llama/Llama-3.2-1B", 131072),
+)
+
+
+def _seed_beyond(
+    store: Store, *, run_id: str, sessions: list[str], adapter_weights: bytes, now: dt.datetime
+) -> str:
+    """Add the demo data beyond the seed; return the external checkpoint's tinker path."""
+    for name, context in DEMO_MODELS:
+        store.add_supported_model(name, max_context_length=context)
+    config = {
+        "peft_type": "LORA",
+        "r": 32,
+        "lora_alpha": 32,
+        "base_model_name_or_path": "Qwen/Qwen3-8B",
+    }
+    external = store.add_checkpoint(
+        run_id,
+        "external_weights",
+        "final",
+        files={
+            "adapter_config.json": json.dumps(config, indent=2).encode(),
+            "adapter_model.safetensors": adapter_weights,
+        },
+        created_at=now - dt.timedelta(hours=1),
+    )
+    sweep, shared, scratch = sessions
+    store.set_session_status(sweep, "client_finished", reason={"type": "success"})
+    store.set_session_status(
+        scratch,
+        "failed",
+        category="user",
+        message="out of memory",
+        reason={"type": "training_run", "training_run_id": f"{scratch}:train:0"},
+    )
+    for hours in range(1, 4):
+        when = now - dt.timedelta(hours=hours)
+        store.add_usage(
+            sweep,
+            {"type": "training", "token_count": 120_000 * hours},
+            base_model="Qwen/Qwen3-8B",
+            when=when,
+            estimated_cost_usd=0.048 * hours,
+        )
+        store.add_usage(
+            shared,
+            {"type": "sampling_prefill", "token_count": 40_000, "cached": False},
+            base_model="meta-llama/Llama-3.1-8B",
+            when=when,
+            estimated_cost_usd=0.004,
+        )
+        store.add_usage(
+            shared,
+            {"type": "sampling_sample", "token_count": 9_000},
+            base_model="meta-llama/Llama-3.1-8B",
+            when=when,
+            estimated_cost_usd=0.0027,
+        )
+    store.add_usage(sweep, {"type": "checkpoint", "count": 3}, base_model="Qwen/Qwen3-8B", when=now)
+    return external
 
 
 def _weights(rng: random.Random, size: int) -> bytes:
@@ -116,6 +185,13 @@ def seed_demo(store: Store) -> DemoData:
                 user_metadata={"stage": "final"},
             )
         )
+    external = _seed_beyond(
+        store,
+        run_id=runs[0],
+        sessions=[sweep, shared, bobs],
+        adapter_weights=_weights(rng, 2 * MB),
+        now=now,
+    )
     samplers = [
         store.add_sampler(sweep, base_model="Qwen/Qwen3-8B", model_path=paths[2]),
         store.add_sampler(bobs, base_model="Qwen/Qwen3-30B-A3B"),
@@ -134,4 +210,5 @@ def seed_demo(store: Store) -> DemoData:
         sampler_ids=samplers,
         tinker_paths=paths,
         published_tinker_path=paths[2],
+        external_tinker_path=external,
     )

@@ -209,7 +209,8 @@ def json_body(
             for name, value in data.items()
         }
         try:
-            return model.model_validate(cleaned, strict=True)
+            # As JSON: strict mode then still takes enum values and date-time strings.
+            return model.model_validate_json(json.dumps(cleaned), strict=True)
         except ValidationError as exc:
             raise BadRequest(validation_detail(list(exc.errors()))) from None
         except RecursionError:

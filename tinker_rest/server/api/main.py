@@ -28,12 +28,13 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import uuid
+from collections.abc import Iterator
 
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tinker_rest.server.api.deps import (
@@ -44,6 +45,9 @@ from tinker_rest.server.api.deps import (
 )
 from tinker_rest.server.api.routes import (
     audit,
+    auth,
+    billing,
+    capabilities,
     checkpoints,
     client,
     meta,
@@ -74,6 +78,9 @@ ROUTERS = (
     samplers.router,
     audit.router,
     storage.router,
+    auth.router,
+    capabilities.router,
+    billing.router,
 )
 
 
@@ -119,6 +126,42 @@ def is_busy(exc: OperationalError) -> bool:
     """Whether a database error says another writer holds the lock (SQLite's busy timeout)."""
     text = str(exc.orig).lower()
     return "database is locked" in text or "database is busy" in text
+
+
+def leaf_routes(routes: list[BaseRoute]) -> Iterator[BaseRoute]:
+    """Every route, with those of included routers.
+
+    FastAPI keeps an included router as one entry (its ``original_router``), so the paths of
+    its routes are only seen by walking into it; the routers here take no prefix at inclusion.
+    """
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            yield from leaf_routes(included.routes)
+        else:
+            yield route
+
+
+def allowed_methods(routes: list[BaseRoute], scope: Scope) -> list[str]:
+    """The methods the path of ``scope`` takes, for a 405's ``Allow`` header.
+
+    A literal path (``/api/v1/sessions/search``) is its own resource, not a value of another
+    route's parameter (``/api/v1/sessions/{session_id}``): when one matches, only its methods count.
+    """
+    leaves = list(leaf_routes(routes))
+    for literal_only in (True, False):
+        allowed = [
+            method
+            for method in METHODS
+            if any(
+                route.matches({**scope, "method": method})[0] == Match.FULL
+                and (not literal_only or getattr(route, "path", None) == scope["path"])
+                for route in leaves
+            )
+        ]
+        if allowed:
+            return allowed
+    return []
 
 
 def create_app(
@@ -187,14 +230,7 @@ def create_app(
         if exc.status_code == 404:
             return error_response(404, "Not found")
         if exc.status_code == 405:
-            allow = ", ".join(
-                method
-                for method in METHODS
-                if any(
-                    route.matches({**request.scope, "method": method})[0] == Match.FULL
-                    for route in app.routes
-                )
-            )
+            allow = ", ".join(allowed_methods(app.routes, request.scope))
             return error_response(405, "Method not allowed", {"Allow": allow})
         return error_response(exc.status_code, str(exc.detail), dict(exc.headers or {}))
 

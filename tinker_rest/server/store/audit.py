@@ -6,9 +6,7 @@ import contextlib
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import (
-    select,
-)
+from sqlalchemy import or_, select
 
 from tinker_rest.server import db
 from tinker_rest.server.errors import (
@@ -18,6 +16,15 @@ from tinker_rest.server.store.base import (
     Caller,
     StoreBase,
 )
+
+# The event-name prefixes of each audit event type (LIKE patterns, `_` escaped); none for all.
+AUDIT_EVENT_PREFIXES: dict[str, tuple[str, ...]] = {
+    "all": (),
+    "checkpoints": ("checkpoint\\_",),
+    "projects": ("project\\_", "session\\_assign\\_project"),
+    "teams": ("team\\_",),
+    "organizations": ("organization\\_", "user\\_", "api\\_key\\_"),
+}
 
 
 class AuditStore(StoreBase):
@@ -38,8 +45,10 @@ class AuditStore(StoreBase):
         # The last day of year 9999 has no following midnight.
         with contextlib.suppress(OverflowError):
             conditions.append(db.AuditEntry.timestamp < start + dt.timedelta(days=1))
-        if event_type == "checkpoints":
-            conditions.append(db.AuditEntry.event.like("checkpoint\\_%", escape="\\"))
+        if prefixes := AUDIT_EVENT_PREFIXES[event_type]:
+            conditions.append(
+                or_(*(db.AuditEntry.event.like(f"{p}%", escape="\\") for p in prefixes))
+            )
         with self.transaction() as s:
             rows = s.execute(
                 select(db.AuditEntry)

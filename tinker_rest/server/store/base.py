@@ -62,6 +62,11 @@ IDEMPOTENCY_WINDOW = dt.timedelta(hours=24)
 MAX_OFFSET = 2**31
 
 
+# A write that answers with a JSON body (not a 204) puts it here in its session's ``info``, so
+# that :meth:`StoreBase.write` records it with the idempotency key in the same commit.
+RESPONSE_BODY = "idempotent_response_body"
+
+
 # The store raises the server's one error type; the old name stays for callers of the store.
 StoreError = ApiError
 
@@ -189,6 +194,8 @@ class StoreBase:
     def write(self, idempotent: IdempotentRequest | None) -> Iterator[DbSession]:
         """A write transaction that records a 204 for ``idempotent`` in the same commit.
 
+        A write that answers 200 with a body sets ``s.info[RESPONSE_BODY]`` to its JSON first.
+
         Both the change and its record commit, or neither does. If another request with the
         same key committed first, this one rolls back and answers with what that one recorded.
         Writes on SQLite serialize on its one writer lock; PostgreSQL's unique index on the
@@ -202,7 +209,7 @@ class StoreBase:
             with self._one_writer(), self.transaction() as s:
                 yield s
                 if idempotent is not None:
-                    self._record(s, idempotent)
+                    self._record(s, idempotent, s.info.get(RESPONSE_BODY))
         except (IntegrityError, ApiError):
             # A request with the same key may have committed since the key was looked up
             # (its record then breaks ours, or its change makes ours a 409): answer as it did.
@@ -232,7 +239,8 @@ class StoreBase:
             self._writer.release()
 
     @staticmethod
-    def _record(s: DbSession, idempotent: IdempotentRequest) -> None:
+    def _record(s: DbSession, idempotent: IdempotentRequest, body: bytes | None = None) -> None:
+        """Record the write's response for its key: a 204, or a JSON 200 of ``body``."""
         now = db.utcnow()
         # A record past the window may still be there until the sweep; this key starts afresh.
         s.execute(
@@ -245,9 +253,9 @@ class StoreBase:
             db.IdempotentResponse(
                 request_hash=idempotent.record_id,
                 fingerprint=idempotent.fingerprint,
-                status_code=204,
-                content_type=None,
-                body=b"",
+                status_code=204 if body is None else 200,
+                content_type=None if body is None else "application/json",
+                body=body or b"",
                 created_at=now,
             )
         )

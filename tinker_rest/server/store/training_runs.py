@@ -126,7 +126,7 @@ class TrainingRunStore(StoreBase):
         return run_id
 
     def list_training_runs(
-        self, caller: Caller, *, limit: int, offset: int, scope: str
+        self, caller: Caller, *, limit: int, offset: int, scope: str, project_id: str | None = None
     ) -> tuple[list[dict[str, Any]], int]:
         """One page of visible training runs, most recently used first, and the total count.
 
@@ -137,6 +137,8 @@ class TrainingRunStore(StoreBase):
             .where(visible(scope, caller.user_id))
             .order_by(db.TrainingRun.last_request_time.desc(), db.TrainingRun.id)
         )
+        if project_id is not None:
+            query = query.where(db.Session.project_id == project_id)
         with self.engine.connect() as conn:
             total = conn.execute(select(func.count()).select_from(query.subquery())).scalar_one()
             page = conn.execute(query.limit(limit).offset(min(offset, MAX_OFFSET)))

@@ -2,8 +2,10 @@
 """The request builders of the `checkpoints` operations: ``<operation>.build_request(...)``."""
 
 from . import (
+    copy_weights,
     delete_checkpoint,
     get_checkpoint_archive_url,
+    get_external_weights_urls,
     get_weights_info_by_tinker_path,
     list_checkpoints,
     list_user_checkpoints,
@@ -13,8 +15,10 @@ from . import (
 )
 
 __all__ = [
+    "copy_weights",
     "delete_checkpoint",
     "get_checkpoint_archive_url",
+    "get_external_weights_urls",
     "get_weights_info_by_tinker_path",
     "list_checkpoints",
     "list_user_checkpoints",

@@ -12,6 +12,7 @@ def build_request(
     limit: int | Unset = 20,
     offset: int | Unset = 0,
     access_scope: AccessScope | Unset = UNSET,
+    project_id: str | Unset = UNSET,
 ) -> dict[str, Any]:
     """The request, as keyword arguments for ``httpx.Client.request``.
 
@@ -31,6 +32,8 @@ def build_request(
         json_access_scope = access_scope.value
 
     params["access_scope"] = json_access_scope
+
+    params["project_id"] = project_id
 
     params = {k: v for k, v in params.items() if v is not UNSET and v is not None}
 

@@ -1,4 +1,5 @@
-"""Checkpoints (tag ``checkpoints``): list, delete, publish, TTL, archive URL, weights info.
+"""Checkpoints (tag ``checkpoints``): list, delete, publish, TTL, archive URL, weights info,
+copies (``copy_weights``) and the signed file URLs of external checkpoints.
 
 The writes take the idempotency key (:data:`IdempotencyDep`) and hand it to the store, which
 records it in the write's own transaction.
@@ -11,7 +12,7 @@ import time
 from typing import Annotated, Any
 
 import tinker_rest_models as m
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Header, Request, Response
 
 from tinker_rest.server.api.deps import (
     CallerDep,
@@ -33,6 +34,9 @@ TtlBody = Annotated[
     Depends(json_body(m.SetCheckpointTtlRequest, nullable=frozenset({"ttl_seconds"}))),
 ]
 WeightsInfoBody = Annotated[m.WeightsInfoRequest, Depends(json_body(m.WeightsInfoRequest))]
+CopyWeightsBody = Annotated[m.CopyWeightsRequest, Depends(json_body(m.CopyWeightsRequest))]
+# How long the signed URLs of checkpoint files and traces stay valid.
+SIGNED_URL_SECONDS = 3600
 
 
 @router.get(
@@ -146,3 +150,53 @@ def list_user_checkpoints(
         "checkpoints": ckpts,
         "cursor": {"offset": offset, "limit": limit, "total_count": total},
     }
+
+
+@router.post("/copy_weights", response_model=m.CopyWeightsResponse)
+async def copy_weights(
+    request: Request,
+    caller: CallerDep,
+    store: StoreDep,
+    body: CopyWeightsBody,
+    idempotent: IdempotencyDep,
+    weights_access_token: Annotated[
+        str | None, Header(alias="X-Tinker-Weights-Access-Token", min_length=1, max_length=4096)
+    ] = None,
+) -> dict[str, Any]:
+    """Copy a checkpoint into a project as a new training run.
+    ``POST /api/v1/copy_weights``
+
+    The reference server has no other accounts, so the access token is accepted and unused;
+    it is never logged.
+    """
+    tinker_path = await in_db_writer(
+        request,
+        store.copy_weights,
+        caller,
+        source_path=body.source_path,
+        destination_project_id=body.destination_project_id,
+        ttl_seconds=body.ttl_seconds,
+        idempotent=idempotent,
+    )
+    return {"tinker_path": tinker_path}
+
+
+@router.get(
+    "/training_runs/{training_run_id}/checkpoints/external_weights/{checkpoint_name}"
+    "/external_weights_urls",
+    response_model=m.ExternalWeightsUrlsResponse,
+)
+def get_external_weights_urls(
+    request: Request, caller: CallerDep, store: StoreDep, training_run_id: str, checkpoint_name: str
+) -> dict[str, Any]:
+    """A signed URL per file of an external checkpoint.
+    ``GET /api/v1/training_runs/{id}/checkpoints/external_weights/{name}/external_weights_urls``"""
+    signed = store.external_weights_urls(
+        caller,
+        request.app.state.signer,
+        training_run_id=training_run_id,
+        checkpoint_name=checkpoint_name,
+        base_url=public_base_url(request),
+        valid_seconds=SIGNED_URL_SECONDS,
+    )
+    return {"urls": signed.urls, "expires": signed.expires}

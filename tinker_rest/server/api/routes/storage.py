@@ -1,8 +1,10 @@
-"""Signed archive downloads (tag ``storage``): no API key, a signed URL instead.
+"""Signed downloads (tag ``storage``): archives, checkpoint files and traces; no API key, a
+signed URL instead.
 
-Starlette's :class:`~starlette.responses.FileResponse` serves the file, HEAD and ``Range``;
-:class:`ArchiveResponse` only turns its two plain-text refusals (a malformed ``Range``, a range
-outside the file) into the API's ``{"detail": ...}`` JSON that the spec documents.
+Starlette's :class:`~starlette.responses.FileResponse` serves every one of them, HEAD and
+``Range``; :class:`RangeFileResponse` only turns its two plain-text refusals (a malformed
+``Range``, a range outside the file) into the API's ``{"detail": ...}`` JSON that the spec
+documents. It is the server's one place that serves a file.
 """
 
 from __future__ import annotations
@@ -15,16 +17,21 @@ from starlette.responses import FileResponse
 from starlette.types import Message, Receive, Scope, Send
 
 from tinker_rest.server.errors import ApiError, NotFound
+from tinker_rest.server.store.traces import TRACES_ROUTE
+from tinker_rest.server.store.weights import FILES_ROUTE, verify_file_url
 
 router = APIRouter(prefix="/api/v1/storage")
 
 INT64 = (-(2**63), 2**63 - 1)
+EXPIRED = "The download URL is invalid or has expired"
+HexId = Annotated[str, Path(pattern="^[0-9a-f]{1,64}$")]
+Expires = Annotated[int, Query(ge=INT64[0], le=INT64[1])]
 # FileResponse's own refusals, and the detail each gets.
 REFUSALS = {400: "Range: malformed", 416: "Range not satisfiable"}
 
 
-class ArchiveResponse(FileResponse):
-    """A tar archive served by Starlette, with its Range refusals as JSON errors."""
+class RangeFileResponse(FileResponse):
+    """A file served by Starlette, whole or one range, with its Range refusals as JSON errors."""
 
     # The spec offers one range; a list of several gets the whole file, as RFC 9110 allows.
     max_ranges = 1
@@ -60,14 +67,51 @@ def download_archive(
     archive_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]+$")],
     expires: Annotated[int, Query(ge=INT64[0], le=INT64[1])],
     signature: Annotated[str, Query(pattern=r"^[0-9a-f]+$")],
-) -> ArchiveResponse:
+) -> RangeFileResponse:
     """Serve an archive behind a signed URL, whole or one byte range; no API key.
     ``GET``/``HEAD /api/v1/storage/archives/{archive_id}``"""
     path = f"/api/v1/storage/archives/{archive_id}"
     if not request.app.state.signer.verify(path, expires, signature):
-        raise ApiError("The download URL is invalid or has expired", status=403)
+        raise ApiError(EXPIRED, status=403)
     found = request.app.state.store.downloadable_archive(archive_id)
     if found is None:
         raise NotFound("Archive not found")
     file_path, _ = found
-    return ArchiveResponse(file_path, media_type="application/x-tar")
+    return RangeFileResponse(file_path, media_type="application/x-tar")
+
+
+@router.api_route(
+    FILES_ROUTE.removeprefix("/api/v1/storage") + "/{file_set_id}", methods=["GET", "HEAD"]
+)
+def download_checkpoint_file(
+    request: Request,
+    file_set_id: HexId,
+    path: Annotated[str, Query(min_length=1, max_length=4096)],
+    expires: Expires,
+    signature: Annotated[str, Query(pattern="^[0-9a-f]{1,128}$")],
+) -> RangeFileResponse:
+    """One file of a checkpoint behind a signed URL, whole or one byte range; no API key.
+    ``GET``/``HEAD /api/v1/storage/checkpoint_files/{file_set_id}?path=…``"""
+    if not verify_file_url(request.app.state.signer, file_set_id, path, expires, signature):
+        raise ApiError(EXPIRED, status=403)
+    target = request.app.state.store.checkpoint_file(file_set_id, path)
+    return RangeFileResponse(target, media_type="application/octet-stream")
+
+
+@router.api_route(
+    TRACES_ROUTE.removeprefix("/api/v1/storage") + "/{trace_id}", methods=["GET", "HEAD"]
+)
+def download_trace(
+    request: Request,
+    trace_id: HexId,
+    expires: Expires,
+    signature: Annotated[str, Query(pattern="^[0-9a-f]{1,128}$")],
+) -> RangeFileResponse:
+    """A session trace behind a signed URL, whole or one byte range; no API key.
+    ``GET``/``HEAD /api/v1/storage/traces/{trace_id}``"""
+    if not request.app.state.signer.verify(f"{TRACES_ROUTE}/{trace_id}", expires, signature):
+        raise ApiError(EXPIRED, status=403)
+    target = request.app.state.store.ready_trace(trace_id)
+    if target is None:
+        raise NotFound("Trace not found")
+    return RangeFileResponse(target, media_type="application/json")

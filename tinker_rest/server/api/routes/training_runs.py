@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import tinker_rest_models as m
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 
 from tinker_rest.server.api.deps import (
     AccessScopeQuery,
@@ -19,11 +19,16 @@ router = APIRouter(prefix="/api/v1/training_runs")
 
 
 @router.get("", response_model=m.TrainingRunsResponse)
-def list_training_runs(caller: CallerDep, store: StoreDep, page: ScopedPageDep) -> dict[str, Any]:
-    """One page of training runs, most recently used first.
+def list_training_runs(
+    caller: CallerDep,
+    store: StoreDep,
+    page: ScopedPageDep,
+    project_id: Annotated[str | None, Query(min_length=1)] = None,
+) -> dict[str, Any]:
+    """One page of training runs, most recently used first, of one project if asked.
     ``GET /api/v1/training_runs``"""
     runs, total = store.list_training_runs(
-        caller, limit=page.limit, offset=page.offset, scope=page.scope
+        caller, limit=page.limit, offset=page.offset, scope=page.scope, project_id=project_id
     )
     return {
         "training_runs": runs,
