@@ -7,6 +7,7 @@
 The response models are in :mod:`tinker_rest.types`; the exceptions are all here.
 """
 
+from tinker_rest._admin import AdminClient
 from tinker_rest._client import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, RestClient, ServiceClient
 from tinker_rest._errors import (
     APIConnectionError,
@@ -26,6 +27,7 @@ from tinker_rest._errors import (
     RateLimitError,
     TargetExistsError,
     TinkerRestError,
+    TraceExportError,
     UnprocessableEntityError,
     UnsafeArchiveError,
 )
@@ -42,6 +44,7 @@ __all__ = [
     "APIResponseValidationError",
     "APIStatusError",
     "APITimeoutError",
+    "AdminClient",
     "ArchiveIncompleteError",
     "AuthenticationError",
     "BadRequestError",
@@ -59,6 +62,7 @@ __all__ = [
     "TargetExistsError",
     "TinkerPath",
     "TinkerRestError",
+    "TraceExportError",
     "UnprocessableEntityError",
     "UnsafeArchiveError",
     "__version__",

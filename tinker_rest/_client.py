@@ -11,17 +11,25 @@ import threading
 import time
 import urllib.parse
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import httpx
 from tinker_rest_client.api.audit import get_audit_log as _get_audit_log
+from tinker_rest_client.api.auth import whoami as _whoami
+from tinker_rest_client.api.capabilities import (
+    get_server_capabilities as _get_server_capabilities,
+)
+from tinker_rest_client.api.checkpoints import copy_weights as _copy_weights
 from tinker_rest_client.api.checkpoints import (
     delete_checkpoint as _delete_checkpoint,
 )
 from tinker_rest_client.api.checkpoints import (
     get_checkpoint_archive_url as _get_checkpoint_archive_url,
+)
+from tinker_rest_client.api.checkpoints import (
+    get_external_weights_urls as _get_external_weights_urls,
 )
 from tinker_rest_client.api.checkpoints import (
     get_weights_info_by_tinker_path as _get_weights_info,
@@ -45,22 +53,28 @@ from tinker_rest_client.api.samplers import get_sampler as _get_sampler
 from tinker_rest_client.api.sessions import (
     assign_session_project as _assign_session_project,
 )
+from tinker_rest_client.api.sessions import export_session_trace as _export_session_trace
 from tinker_rest_client.api.sessions import get_session as _get_session
 from tinker_rest_client.api.sessions import list_sessions as _list_sessions
+from tinker_rest_client.api.sessions import search_sessions as _search_sessions
 from tinker_rest_client.api.training_runs import get_training_run as _get_training_run
 from tinker_rest_client.api.training_runs import list_training_runs as _list_training_runs
 from tinker_rest_client.client import Client
 from tinker_rest_client.models import (
     AssignSessionProjectRequest,
+    CopyWeightsRequest,
+    SessionTraceExportResponseStatus,
     SetCheckpointTtlRequest,
     WeightsInfoRequest,
 )
+from tinker_rest_client.types import UNSET
 
 from tinker_rest._errors import (
     APIConnectionError,
     APIResponseValidationError,
     APITimeoutError,
     MissingAPIKeyError,
+    TraceExportError,
     status_error,
 )
 from tinker_rest._futures import APIFuture, WorkerPool
@@ -77,12 +91,20 @@ from tinker_rest.types import (
     CheckpointArchiveUrlResponse,
     CheckpointKind,
     CheckpointsListResponse,
+    CopyWeightsResponse,
+    ExternalWeightsUrlsResponse,
     GetSamplerResponse,
+    GetServerCapabilitiesResponse,
     GetSessionResponse,
     ListSessionsResponse,
+    SessionSearchRequest,
+    SessionSearchResponse,
+    SessionSummary,
+    SessionTraceExportResponse,
     TrainingRun,
     TrainingRunsResponse,
     WeightsInfoResponse,
+    WhoamiResponse,
 )
 
 if TYPE_CHECKING:
@@ -99,8 +121,11 @@ DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
 DEFAULT_MAX_WORKERS = 16
 DEFAULT_ARCHIVE_WAIT = 300.0
 ARCHIVE_URL_VALIDITY = datetime.timedelta(minutes=15)
+DEFAULT_TRACE_DEADLINE = 600.0
+TRACE_POLL_INTERVAL = 5.0
 
 Scope = Literal["owned", "accessible"]
+AuditEvents = Literal["all", "checkpoints", "projects", "teams", "organizations"]
 T = TypeVar("T")
 E = TypeVar("E", bound=enum.Enum)
 Parse = Callable[..., object]
@@ -398,7 +423,11 @@ class RestClient:
         return await self.get_training_run_by_tinker_path(tinker_path, access_scope)
 
     def list_training_runs(
-        self, limit: int = 20, offset: int = 0, access_scope: Scope = "owned"
+        self,
+        limit: int = 20,
+        offset: int = 0,
+        access_scope: Scope = "owned",
+        project_id: str | None = None,
     ) -> APIFuture[TrainingRunsResponse]:
         """List one page of training runs.
 
@@ -408,6 +437,7 @@ class RestClient:
             limit: the most runs in the page.
             offset: how many runs to skip.
             access_scope: ``"owned"`` or ``"accessible"``.
+            project_id: only runs in this project; every project when None (not sent).
 
         Returns:
             A future of the page; ``cursor.total_count`` counts every run. See
@@ -421,14 +451,19 @@ class RestClient:
             limit=limit,
             offset=offset,
             access_scope=_choice(AccessScope, access_scope, "access_scope"),
+            **({} if project_id is None else {"project_id": project_id}),
         )
         return self._submit(request, _list_training_runs._parse_response, TrainingRunsResponse)
 
     async def list_training_runs_async(
-        self, limit: int = 20, offset: int = 0, access_scope: Scope = "owned"
+        self,
+        limit: int = 20,
+        offset: int = 0,
+        access_scope: Scope = "owned",
+        project_id: str | None = None,
     ) -> TrainingRunsResponse:
         """Coroutine twin of :meth:`list_training_runs`."""
-        return await self.list_training_runs(limit, offset, access_scope)
+        return await self.list_training_runs(limit, offset, access_scope, project_id)
 
     # -- checkpoints -----------------------------------------------------------------------
 
@@ -736,7 +771,7 @@ class RestClient:
 
     def get_audit_log(
         self,
-        event_type: Literal["all", "checkpoints"] = "all",
+        event_type: AuditEvents = "all",
         day: datetime.date | None = None,
     ) -> APIFuture[AuditLogResponse]:
         """Read one UTC day of the organization's audit log, oldest first. Needs the admin role.
@@ -744,7 +779,8 @@ class RestClient:
         ``GET /api/v1/audit``
 
         Args:
-            event_type: ``"all"``, or ``"checkpoints"`` for checkpoint events only.
+            event_type: ``"all"``, or only ``"checkpoints"``, ``"projects"``, ``"teams"`` or
+                ``"organizations"`` events.
             day: the UTC day, midnight to midnight; today when None.
 
         Raises:
@@ -766,7 +802,7 @@ class RestClient:
 
     async def get_audit_log_async(
         self,
-        event_type: Literal["all", "checkpoints"] = "all",
+        event_type: AuditEvents = "all",
         day: datetime.date | None = None,
     ) -> AuditLogResponse:
         """Coroutine twin of :meth:`get_audit_log`."""
@@ -838,7 +874,9 @@ class RestClient:
         ``GET /api/v1/training_runs/{training_run_id}/checkpoints/{kind}/{name}/archive``, then
         the signed URL it gives, streamed and resumed after broken connections and stalls,
         and in a later call after Ctrl-C or any failure, when the archive is still the same
-        (see :mod:`tinker_rest._download`). Blocks until done.
+        (see :mod:`tinker_rest._download`). An ``external_weights`` checkpoint comes file by
+        file from ``get_external_weights_urls`` instead (:mod:`tinker_rest._external_download`;
+        ``extract`` does not apply). Blocks until done.
 
         Args:
             tinker_path: the checkpoint, ``tinker://<run id>/<kind>/<name>``.
@@ -874,6 +912,16 @@ class RestClient:
 
         path = TinkerPath.parse(tinker_path)
         name = target_name(path)
+        if path.kind == "external_weights":
+            from tinker_rest._external_download import download_external_weights
+
+            return download_external_weights(
+                self._http(),
+                lambda: self.get_external_weights_urls(str(path)).result(),
+                Path(dest) / name,
+                force=force,
+                progress=progress,
+            )
         target = Path(dest) / (name if extract else f"{name}.tar")
 
         def url() -> str:
@@ -1018,6 +1066,279 @@ class RestClient:
         if result.stopped == "interrupted":
             raise KeyboardInterrupt
         return result
+
+    # -- beyond the seed (the rest of the official SDK 0.38 surface) ------------------------
+
+    def whoami(self) -> APIFuture[WhoamiResponse]:
+        """Tell who the API key belongs to: user URN, organization URN and email.
+
+        ``GET /api/v1/auth/apikey/me``
+
+        Example:
+            >>> me = client.whoami().result()
+            >>> print(me.email, me.org_urn)
+        """
+        return self._submit(_whoami._get_kwargs(), _whoami._parse_response, WhoamiResponse)
+
+    async def whoami_async(self) -> WhoamiResponse:
+        """Coroutine twin of :meth:`whoami`."""
+        return await self.whoami()
+
+    def get_server_capabilities(self) -> APIFuture[GetServerCapabilitiesResponse]:
+        """List the models the service supports, with what each can do.
+
+        ``GET /api/v1/get_server_capabilities``
+
+        Example:
+            >>> caps = client.get_server_capabilities().result()
+            >>> print([m.model_name for m in caps.supported_models])
+        """
+        request = _get_server_capabilities._get_kwargs()
+        parse = _get_server_capabilities._parse_response
+        return self._submit(request, parse, GetServerCapabilitiesResponse)
+
+    async def get_server_capabilities_async(self) -> GetServerCapabilitiesResponse:
+        """Coroutine twin of :meth:`get_server_capabilities` (the official SDK has none)."""
+        return await self.get_server_capabilities()
+
+    def copy_weights(
+        self,
+        path: str,
+        destination_project_id: str | None = None,
+        *,
+        ttl_seconds: int | None = None,
+        weights_access_token: str | None = None,
+    ) -> APIFuture[str]:
+        """Copy a checkpoint into a project, as a new training run; the value is its tinker path.
+
+        ``POST /api/v1/copy_weights``
+
+        The copy shares the source's stored bytes, cannot be trained on, and has its own expiry
+        (``ttl_seconds``, or none: the source's is not inherited).
+
+        Args:
+            path: the checkpoint to copy, ``tinker://<run id>/<kind>/<name>``.
+            destination_project_id: the project to copy into; else ``TINKER_PROJECT_ID``.
+            ttl_seconds: seconds until the copy expires, 3600 to 315360000; None for never.
+            weights_access_token: a token for weights held under another account. It travels
+                only in the ``X-Tinker-Weights-Access-Token`` header and is never logged.
+
+        Raises:
+            InvalidTinkerPathError: at once, when ``path`` is malformed.
+            ValueError: at once, with no project id given or in the environment, or a
+                ``ttl_seconds`` out of range.
+            PermissionDeniedError: (from the future) the caller may not write to the project.
+            NotFoundError: (from the future) no such checkpoint, or not readable by the caller.
+
+        Example:
+            >>> copy = client.copy_weights("tinker://run-id/weights/0001", "proj-1").result()
+        """
+        source = TinkerPath.parse(path)
+        project = _setting(destination_project_id, "TINKER_PROJECT_ID")
+        if project is None:
+            raise ValueError("Provide destination_project_id or set TINKER_PROJECT_ID")
+        if ttl_seconds is not None and not (
+            isinstance(ttl_seconds, int) and TTL_RANGE[0] <= ttl_seconds <= TTL_RANGE[1]
+        ):
+            raise ValueError(
+                f"ttl_seconds must be an int from {TTL_RANGE[0]} to {TTL_RANGE[1]} or None, "
+                f"not {ttl_seconds!r}"
+            )
+        body = CopyWeightsRequest(
+            source_path=str(source),
+            destination_project_id=project,
+            ttl_seconds=UNSET if ttl_seconds is None else ttl_seconds,
+        )
+        token = UNSET if weights_access_token is None else weights_access_token
+        request = _copy_weights._get_kwargs(body=body, x_tinker_weights_access_token=token)
+        parse = _copy_weights._parse_response
+        return self._pool.submit(
+            lambda: self._unwrap(self._send(request), parse, CopyWeightsResponse).tinker_path
+        )
+
+    async def copy_weights_async(
+        self,
+        path: str,
+        destination_project_id: str | None = None,
+        *,
+        ttl_seconds: int | None = None,
+        weights_access_token: str | None = None,
+    ) -> str:
+        """Coroutine twin of :meth:`copy_weights`."""
+        return await self.copy_weights(
+            path,
+            destination_project_id,
+            ttl_seconds=ttl_seconds,
+            weights_access_token=weights_access_token,
+        )
+
+    def get_external_weights_urls(self, tinker_path: str) -> APIFuture[ExternalWeightsUrlsResponse]:
+        """Get a signed URL for each file of an ``external_weights`` checkpoint.
+
+        ``GET /api/v1/training_runs/{run}/checkpoints/external_weights/{name}/``
+        ``external_weights_urls``
+
+        The URLs need no API key and stop working at ``expires``; ``urls`` is keyed by each
+        file's ``/``-separated path relative to the checkpoint.
+
+        Raises:
+            InvalidTinkerPathError: at once, when ``tinker_path`` is malformed.
+            ValueError: at once, when the checkpoint is not of kind ``external_weights``.
+
+        Example:
+            >>> urls = client.get_external_weights_urls("tinker://run/external_weights/x").result()
+            >>> print(sorted(urls.urls), urls.expires)
+        """
+        path = TinkerPath.parse(tinker_path)
+        if path.kind != "external_weights":
+            raise ValueError(
+                f"get_external_weights_urls needs an external_weights checkpoint, not {path.kind} "
+                f"({tinker_path}); use get_checkpoint_archive_url_from_tinker_path for those"
+            )
+        request = _get_external_weights_urls._get_kwargs(path.training_run_id, path.name)
+        parse = _get_external_weights_urls._parse_response
+        return self._submit(request, parse, ExternalWeightsUrlsResponse)
+
+    async def get_external_weights_urls_async(
+        self, tinker_path: str
+    ) -> ExternalWeightsUrlsResponse:
+        """Coroutine twin of :meth:`get_external_weights_urls`."""
+        return await self.get_external_weights_urls(tinker_path)
+
+    def export_session_trace(
+        self,
+        session_id: str,
+        *,
+        deadline: float = DEFAULT_TRACE_DEADLINE,
+        poll_interval: float = TRACE_POLL_INTERVAL,
+    ) -> APIFuture[str]:
+        """Export a session's trace (Chrome JSON, which Perfetto opens); the value is its URL.
+
+        ``GET /api/v1/sessions/{session_id}/trace_export``, asked again every ``poll_interval``
+        seconds while the service answers ``pending``. The URL is signed, needs no API key and
+        lasts about an hour; asking again reuses a trace that is still up to date.
+
+        Args:
+            session_id: the session.
+            deadline: the most seconds to wait for the trace (10 minutes).
+            poll_interval: seconds between asks (5, as the official SDK).
+
+        Raises:
+            ValueError: at once, for a deadline or interval that is not positive.
+            TraceExportError: (from the future) the export failed; the message is the service's.
+            TimeoutError: (from the future) the trace was not ready within ``deadline``.
+            NotFoundError: (from the future) no such session, or not visible to the caller.
+
+        Example:
+            >>> url = client.export_session_trace("sess-7f3a").result()
+        """
+        if not deadline > 0 or not poll_interval > 0:
+            raise ValueError("deadline and poll_interval must be positive")
+        request = _export_session_trace._get_kwargs(session_id)
+        return self._pool.submit(
+            lambda: self._poll_trace(request, session_id, deadline, poll_interval)
+        )
+
+    async def export_session_trace_async(
+        self,
+        session_id: str,
+        *,
+        deadline: float = DEFAULT_TRACE_DEADLINE,
+        poll_interval: float = TRACE_POLL_INTERVAL,
+    ) -> str:
+        """Coroutine twin of :meth:`export_session_trace`."""
+        return await self.export_session_trace(
+            session_id, deadline=deadline, poll_interval=poll_interval
+        )
+
+    def _poll_trace(
+        self, request: dict[str, Any], session_id: str, deadline: float, interval: float
+    ) -> str:
+        """Ask for a trace export until it is ready or failed, for at most ``deadline`` s."""
+        parse = _export_session_trace._parse_response
+        give_up = time.monotonic() + deadline
+        while True:
+            state = self._unwrap(self._send(request), parse, SessionTraceExportResponse)
+            if state.status == SessionTraceExportResponseStatus.READY and state.url:
+                return state.url
+            if state.status == SessionTraceExportResponseStatus.FAILED:
+                raise TraceExportError(f"trace export of {session_id} failed: {state.error}")
+            remaining = give_up - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"the trace of {session_id} was not ready in {deadline}s")
+            logger.info("the trace of %s is being built; asking again", session_id)
+            time.sleep(min(interval, remaining))
+
+    def search_sessions(
+        self, request: SessionSearchRequest | Mapping[str, Any]
+    ) -> APIFuture[SessionSearchResponse]:
+        """Search sessions: one page, newest first, every given filter holding (experimental).
+
+        ``POST /api/v1/sessions/search``
+
+        Args:
+            request: a :class:`SessionSearchRequest`, or a dict of its fields:
+                ``session_id``, ``display_name``, ``project_ids``, ``user_metadata``, ``owner``
+                (``{"type": "own"|"accessible"}`` or ``{"type": "user", "owner_urns": [...]}``),
+                ``statuses`` (``[{"type": "client_finished", "reasons": ["success"]}]``),
+                ``limit`` (1 to 200) and ``cursor`` (the last page's ``next_cursor``).
+
+        Raises:
+            ValueError: at once, for a request the service would refuse.
+
+        Example:
+            >>> page = client.search_sessions({"display_name": "sweep"}).result()
+            >>> print([s.session_id for s in page.sessions], page.next_cursor)
+        """
+        body = _search_request(request)
+        req = _search_sessions._get_kwargs(body=body)
+        return self._submit(req, _search_sessions._parse_response, SessionSearchResponse)
+
+    def iter_search_sessions(
+        self, request: SessionSearchRequest | Mapping[str, Any] | None = None
+    ) -> Iterator[SessionSummary]:
+        """Every session a search matches, newest first, following ``next_cursor``.
+
+        ``POST /api/v1/sessions/search``, repeatedly.
+        """
+        body = _search_request(request or {})
+
+        def pages() -> Iterator[SessionSummary]:
+            while True:
+                page = self.search_sessions(body).result()
+                yield from page.sessions
+                if page.next_cursor is None:
+                    return
+                body.cursor = page.next_cursor
+
+        return pages()
+
+
+# The range of a checkpoint's time to live, as the service checks it.
+TTL_RANGE = (3600, 315_360_000)
+SEARCH_LIMIT = (1, 200)
+
+
+def _search_request(request: SessionSearchRequest | Mapping[str, Any]) -> SessionSearchRequest:
+    """A session search checked as the service would check it, as a fresh request."""
+    if isinstance(request, SessionSearchRequest):
+        request = request.to_dict()
+    if not isinstance(request, Mapping):
+        raise TypeError(f"request must be a SessionSearchRequest or a dict, not {request!r}")
+    try:
+        body = SessionSearchRequest.from_dict(dict(request))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"not a session search request: {exc}") from exc
+    if isinstance(body.limit, int) and not SEARCH_LIMIT[0] <= body.limit <= SEARCH_LIMIT[1]:
+        raise ValueError(f"limit must be from {SEARCH_LIMIT[0]} to {SEARCH_LIMIT[1]}")
+    if body.display_name == "":
+        raise ValueError("display_name must not be empty")
+    owner_urns = getattr(body.owner, "owner_urns", None)
+    if owner_urns is not None and not 1 <= len(owner_urns) <= 10:
+        raise ValueError("owner.owner_urns must list 1 to 10 URNs")
+    if isinstance(body.statuses, list) and not body.statuses:
+        raise ValueError("statuses must list at least one status, or be None")
+    return body
 
 
 def _paginate(

@@ -499,6 +499,11 @@ def _truncate(out: IO[bytes], at: int) -> None:
     out.truncate()
 
 
+def keep_as_file(part: Path) -> None:
+    """Keep a complete ``part`` as a plain file: forget the record of which archive it holds."""
+    _remove(_record_of(part))
+
+
 def _record_of(part: Path) -> Path:
     return part.with_name(part.name + ".json")
 

@@ -99,6 +99,10 @@ class APIResponseValidationError(TinkerRestError):
         )
 
 
+class TraceExportError(TinkerRestError, RuntimeError):
+    """The service could not export a session's trace; the message carries its reason."""
+
+
 class DownloadError(TinkerRestError):
     """A checkpoint could not be downloaded or extracted."""
 

@@ -239,6 +239,46 @@ describe("TypeScript client generated from spec/tinker-rest.yaml", () => {
     assert.equal(typeof missing.error.detail, "string");
   });
 
+  it("copies weights into a project", async () => {
+    const projectId = requiredEnv("TINKER_PROJECT_ID");
+    const source = (await ourCheckpoint()).tinker_path;
+    const { data, error, response } = await client.POST("/api/v1/copy_weights", {
+      body: { source_path: source, destination_project_id: projectId, ttl_seconds: 7200 },
+      params: { header: { "X-Tinker-Weights-Access-Token": "token-for-other-accounts" } },
+    });
+    assert.equal(response.status, 200, `copy_weights: ${response.status} ${error?.detail ?? ""}`);
+    assert.ok(data);
+    expectType<Equals<typeof data, Schemas["CopyWeightsResponse"]>>();
+    assert.ok(data.tinker_path.startsWith("tinker://") && data.tinker_path !== source);
+
+    const elsewhere = await client.POST("/api/v1/copy_weights", {
+      body: { source_path: source, destination_project_id: "proj-nowhere" },
+    });
+    assert.equal(elsewhere.response.status, 404);
+    assert.equal(typeof elsewhere.error?.detail, "string");
+  });
+
+  it("gets signed URLs for an external checkpoint's files", async () => {
+    const external = (await listCheckpoints()).find((c) => c.checkpoint_type === "external");
+    assert.ok(external, `training run ${runId} should have an external checkpoint`);
+    const name = external.checkpoint_id.slice("external_weights/".length);
+    const { data, error, response } = await client.GET(
+      "/api/v1/training_runs/{training_run_id}/checkpoints/external_weights/{checkpoint_name}/external_weights_urls",
+      { params: { path: { training_run_id: runId, checkpoint_name: name } } },
+    );
+    assert.equal(response.status, 200, `external_weights_urls: ${error?.detail ?? ""}`);
+    assert.ok(data);
+    expectType<Equals<typeof data, Schemas["ExternalWeightsUrlsResponse"]>>();
+    assert.ok(Date.parse(data.expires) > Date.now());
+    assert.deepEqual(Object.keys(data.urls).sort(), ["adapter_config.json", "adapter_model.safetensors"]);
+    // Each URL needs no API key, and serves a byte range.
+    const config = await fetch(data.urls["adapter_config.json"] ?? "");
+    assert.equal(await config.text(), '{"r": 8}');
+    const part = await fetch(data.urls["adapter_model.safetensors"] ?? "", { headers: { Range: "bytes=0-9" } });
+    assert.equal(part.status, 206);
+    assert.equal((await part.arrayBuffer()).byteLength, 10);
+  });
+
   it("reports a bad API key as a typed 401", async () => {
     const stranger = createClient<paths>({ baseUrl, headers: { "X-API-Key": "tml-not-a-real-key" } });
     const { error, response } = await stranger.GET("/api/v1/training_runs");

@@ -3,7 +3,15 @@
 #   filename:  tinker-rest.yaml
 
 from __future__ import annotations
-from pydantic import AwareDatetime, BaseModel, ConfigDict, RootModel, conint, constr
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    RootModel,
+    conint,
+    constr,
+)
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -30,11 +38,17 @@ class AccessScope(StrEnum):
 
 class AuditEventType(StrEnum):
     """
-    Which audit events to return.
+    Which audit events to return: `checkpoints` (`checkpoint_*`), `projects` (`project_*` and
+    `session_assign_project`), `teams` (`team_*`), `organizations` (`organization_*`,
+    `user_*` and `api_key_*`), or `all`.
+
     """
 
     all = "all"
     checkpoints = "checkpoints"
+    projects = "projects"
+    teams = "teams"
+    organizations = "organizations"
 
 
 class CheckpointKind(StrEnum):
@@ -443,4 +457,450 @@ class HealthResponse(BaseModel):
     status: str
     """
     `ok` when healthy.
+    """
+
+
+class WhoamiResponse(BaseModel):
+    """
+    Who an API key belongs to.
+    """
+
+    user_urn: str
+    """
+    The user's URN, `urn:tinker:user:<user id>`.
+    """
+    org_urn: str
+    """
+    The organization's URN, `urn:tinker:org:<organization id>`.
+    """
+    email: str | None = None
+    """
+    The user's email, when the key belongs to a user.
+    """
+
+
+class SupportedModel(BaseModel):
+    """
+    A model the service supports.
+    """
+
+    model_name: str | None = None
+    """
+    The model's name, for example `Qwen/Qwen3-8B`.
+    """
+    max_context_length: int | None = None
+    """
+    The longest context, in tokens.
+    """
+    trainable: bool | None = None
+    """
+    Whether training runs can be created on it.
+    """
+    sampleable: bool | None = None
+    """
+    Whether it can be sampled from.
+    """
+
+
+class GetServerCapabilitiesResponse(BaseModel):
+    """
+    What the service supports.
+    """
+
+    supported_models: list[SupportedModel]
+    """
+    The supported models.
+    """
+
+
+class CopyWeightsRequest(BaseModel):
+    """
+    The checkpoint to copy and where to.
+    """
+
+    source_path: constr(
+        pattern=r"^tinker://[^/]+/(weights|sampler_weights|external_weights)/[^/]+$"
+    )
+    """
+    The tinker path of the checkpoint to copy.
+    """
+    destination_project_id: constr(min_length=1)
+    """
+    The project that will own the copy.
+    """
+    ttl_seconds: conint(ge=3600, le=315360000) | None = None
+    """
+    Seconds until the copy expires, one hour to ten years; absent for never.
+    """
+
+
+class CopyWeightsResponse(BaseModel):
+    """
+    Where the copy is.
+    """
+
+    tinker_path: str
+    """
+    The copy's tinker path.
+    """
+
+
+class ExternalWeightsUrlsResponse(BaseModel):
+    """
+    A signed URL per file of an external checkpoint.
+    """
+
+    urls: dict[str, str]
+    """
+    The signed URL of each file, keyed by its `/`-separated relative path.
+    """
+    expires: AwareDatetime
+    """
+    When the URLs stop working.
+    """
+
+
+class Status(StrEnum):
+    """
+    `pending` while it is being built, then `ready` or `failed`.
+    """
+
+    pending = "pending"
+    ready = "ready"
+    failed = "failed"
+
+
+class SessionTraceExportResponse(BaseModel):
+    """
+    The state of a session's trace export.
+    """
+
+    status: Status
+    """
+    `pending` while it is being built, then `ready` or `failed`.
+    """
+    url: str | None = None
+    """
+    The signed URL of the trace once `ready`; it needs no API key.
+    """
+    error: str | None = None
+    """
+    Why it failed, once `failed`.
+    """
+
+
+class OwnSearchOwner(BaseModel):
+    """
+    The caller's own sessions.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    type: Literal["own"]
+
+
+class AccessibleSearchOwner(BaseModel):
+    """
+    Every session the caller may read (owned, or in one of the caller's projects).
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    type: Literal["accessible"]
+
+
+class UserSearchOwner(BaseModel):
+    """
+    The sessions of the listed users that the caller may read.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    type: Literal["user"]
+    owner_urns: list[str] = Field(..., max_length=10, min_length=1)
+    """
+    Owner URNs, `urn:tinker:user:<user id>`.
+    """
+
+
+class SearchOwner(RootModel[OwnSearchOwner | AccessibleSearchOwner | UserSearchOwner]):
+    root: OwnSearchOwner | AccessibleSearchOwner | UserSearchOwner = Field(
+        ..., discriminator="type"
+    )
+    """
+    Whose sessions to search.
+    """
+
+
+class Type(StrEnum):
+    active = "active"
+    cancelled = "cancelled"
+    failed = "failed"
+    client_finished = "client_finished"
+
+
+class ClientFinishReasonType(StrEnum):
+    """
+    Why a client said its session was done.
+    """
+
+    success = "success"
+    errored = "errored"
+    interrupted = "interrupted"
+
+
+class SessionSearchCursor(BaseModel):
+    """
+    Where the next page starts; pass a response's `next_cursor` back unchanged.
+    """
+
+    last_created_at: AwareDatetime
+    last_session_id: str
+
+
+class Category(StrEnum):
+    """
+    Whose fault a `failed` session was.
+    """
+
+    user = "user"
+    internal = "internal"
+
+
+class Reason(BaseModel):
+    """
+    For `failed`: `{type: request|training_run|sampling_session, ...}`. For
+    `client_finished`: `{type: success|errored|interrupted}`. Absent otherwise.
+
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    type: str
+
+
+class SessionStatus(BaseModel):
+    """
+    Where a session stands, by `type`: `active`; `cancelled` (with `detail`); `failed`
+    (with `category`, `reason` and `message`); `client_finished` (with `reason` and
+    `detail`).
+
+    """
+
+    type: Type
+    detail: str | None = None
+    """
+    More words, for `cancelled` and `client_finished`.
+    """
+    category: Category | None = None
+    """
+    Whose fault a `failed` session was.
+    """
+    message: str | None = None
+    """
+    What failed, for `failed`.
+    """
+    reason: Reason | None = None
+    """
+    For `failed`: `{type: request|training_run|sampling_session, ...}`. For
+    `client_finished`: `{type: success|errored|interrupted}`. Absent otherwise.
+
+    """
+
+
+class SessionSummary(BaseModel):
+    """
+    One session found by a search.
+    """
+
+    session_id: str
+    created_at: AwareDatetime
+    owner: str
+    """
+    The owner's URN.
+    """
+    project_id: str
+    """
+    The session's project; empty when it is in none.
+    """
+    status: SessionStatus | None = None
+    """
+    Where the session stands.
+    """
+    checkpoints_count: int
+    """
+    How many live checkpoints its training runs hold.
+    """
+    display_name: str | None = None
+    user_metadata: UserMetadata | None = None
+    checkpoint_storage_bytes: int | None = None
+    """
+    The stored size of those checkpoints.
+    """
+
+
+class SessionSearchResponse(BaseModel):
+    """
+    One page of search results, newest first.
+    """
+
+    sessions: list[SessionSummary]
+    next_cursor: SessionSearchCursor | None = None
+    """
+    Pass as the next request's `cursor`; null once the results are exhausted.
+    """
+
+
+class Type2(StrEnum):
+    training = "training"
+    sampling_prefill = "sampling_prefill"
+    sampling_sample = "sampling_sample"
+    checkpoint = "checkpoint"
+    storage = "storage"
+
+
+class BillingEventInfo(BaseModel):
+    """
+    What kind of usage an event is, by `type`, and its quantity: `training`,
+    `sampling_prefill` and `sampling_sample` carry `token_count` (`sampling_prefill` also
+    `cached`), `checkpoint` carries `count`, `storage` carries `gigabyte_hours` and `free`.
+
+    """
+
+    type: Type2
+    token_count: int | None = None
+    cached: bool | None = None
+    count: int | None = None
+    gigabyte_hours: float | None = None
+    free: bool | None = None
+
+
+class BillingUsageEvent(BaseModel):
+    """
+    One hourly bucket of usage.
+    """
+
+    bucket_start: AwareDatetime
+    bucket_end: AwareDatetime
+    base_model: str | None = None
+    user_id: str | None = None
+    """
+    The URN of the user whose session made the usage.
+    """
+    user_name: str | None = None
+    session_id: str | None = None
+    project_id: str | None = None
+    estimated_cost_usd: float | None = None
+    effective_rate_usd_per_million_tokens: float | None = None
+    effective_rate_usd_per_gigabyte_month: float | None = None
+    event_info: BillingEventInfo
+
+
+class BillingUsageSession(BaseModel):
+    """
+    A session named by usage events.
+    """
+
+    user_metadata: UserMetadata | None = None
+
+
+class BillingUsageResponse(BaseModel):
+    """
+    Usage events of an organization.
+    """
+
+    data: list[BillingUsageEvent]
+    """
+    Hourly usage events, by bucket.
+    """
+    sessions: dict[str, BillingUsageSession] | None = None
+    """
+    Each session named in `data`, by id.
+    """
+    cost_data_through: AwareDatetime | None = None
+    """
+    Where invoice-derived costs end; null when there are none.
+    """
+
+
+class CurrentCheckpointStorageUsageItem(BaseModel):
+    """
+    Live checkpoint storage of one project and session owner.
+    """
+
+    project_id: str | None = None
+    org_user_urn: str | None = None
+    user_email: str | None = None
+    user_name: str | None = None
+    checkpoint_count: int
+    size_bytes: int
+    size_gigabytes: float
+    estimated_monthly_cost_usd: float | None = None
+
+
+class CurrentCheckpointStorageUsageResponse(BaseModel):
+    """
+    An organization's live checkpoint storage.
+    """
+
+    effective_rate_usd_per_gigabyte_month: float | None = None
+    data: list[CurrentCheckpointStorageUsageItem]
+
+
+class SessionStatusQuery(BaseModel):
+    """
+    A status to match. `client_finished` may narrow to some `reasons`; the other types
+    take none.
+
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    type: Type
+    reasons: list[ClientFinishReasonType] | None = Field(None, min_length=1)
+
+
+class SessionSearchRequest(BaseModel):
+    """
+    A session search; every given filter must hold.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    session_id: str | None = None
+    """
+    An exact session id. With `display_name`, a session matching either matches.
+    """
+    display_name: constr(min_length=1) | None = None
+    """
+    Case-insensitive words that must each appear in the display name. With
+    `session_id`, a session matching either matches.
+
+    """
+    project_ids: list[str] | None = Field(None, max_length=100)
+    """
+    Only sessions in these projects, which the caller must belong to.
+    """
+    user_metadata: dict[str, str] = {}
+    """
+    Exact key/value pairs every matching session's metadata holds.
+    """
+    owner: SearchOwner | None = None
+    statuses: list[SessionStatusQuery] | None = Field(None, min_length=1)
+    """
+    Any of these statuses; absent for every status.
+    """
+    limit: conint(ge=1, le=200) = 50
+    """
+    The page size.
+    """
+    cursor: SessionSearchCursor | None = None
+    """
+    The previous page's `next_cursor`; absent for the first page.
     """

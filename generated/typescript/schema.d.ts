@@ -174,7 +174,7 @@ export interface paths {
                  * @description The first half of the checkpoint id, which says what kind of checkpoint it is.
                  * @example weights
                  */
-                checkpoint_kind: components["parameters"]["CheckpointKind"];
+                checkpoint_kind: components["parameters"]["CheckpointKindPath"];
                 /**
                  * @description The second half of the checkpoint id, for example `0001` or `final`.
                  * @example 0001
@@ -210,7 +210,7 @@ export interface paths {
                  * @description The first half of the checkpoint id, which says what kind of checkpoint it is.
                  * @example weights
                  */
-                checkpoint_kind: components["parameters"]["CheckpointKind"];
+                checkpoint_kind: components["parameters"]["CheckpointKindPath"];
                 /**
                  * @description The second half of the checkpoint id, for example `0001` or `final`.
                  * @example 0001
@@ -252,7 +252,7 @@ export interface paths {
                  * @description The first half of the checkpoint id, which says what kind of checkpoint it is.
                  * @example weights
                  */
-                checkpoint_kind: components["parameters"]["CheckpointKind"];
+                checkpoint_kind: components["parameters"]["CheckpointKindPath"];
                 /**
                  * @description The second half of the checkpoint id, for example `0001` or `final`.
                  * @example 0001
@@ -290,7 +290,7 @@ export interface paths {
                  * @description The first half of the checkpoint id, which says what kind of checkpoint it is.
                  * @example weights
                  */
-                checkpoint_kind: components["parameters"]["CheckpointKind"];
+                checkpoint_kind: components["parameters"]["CheckpointKindPath"];
                 /**
                  * @description The second half of the checkpoint id, for example `0001` or `final`.
                  * @example 0001
@@ -528,6 +528,293 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/auth/apikey/me": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Tell who an API key belongs to
+         * @description The user and organization behind the `X-API-Key` of the request.
+         */
+        get: operations["whoami"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/get_server_capabilities": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the models the service supports
+         * @description The models configured on the service, with what each can do.
+         */
+        get: operations["get_server_capabilities"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/copy_weights": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Copy a checkpoint into a project
+         * @description Makes a new training run in the destination project holding a copy of the checkpoint
+         *     named by `source_path`. The copy shares the source's stored bytes, cannot be trained
+         *     on, and has its own expiry (`ttl_seconds`, or none): it does not inherit the source's.
+         *     The caller must be able to read the source (owned, through a project, or public) and
+         *     be a member of the destination project.
+         */
+        post: operations["copy_weights"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/training_runs/{training_run_id}/checkpoints/external_weights/{checkpoint_name}/external_weights_urls": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The training run id, for example `sess-7f3a:train:0`.
+                 * @example sess-7f3a:train:0
+                 */
+                training_run_id: components["parameters"]["TrainingRunId"];
+                /**
+                 * @description The second half of the checkpoint id, for example `0001` or `final`.
+                 * @example 0001
+                 */
+                checkpoint_name: components["parameters"]["CheckpointName"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Get signed URLs for an external checkpoint's files
+         * @description One signed URL per file of an `external_weights` checkpoint, keyed by the file's path
+         *     relative to the checkpoint. The URLs need no API key, support `HEAD` and `Range`, and
+         *     stop working at `expires`.
+         */
+        get: operations["get_external_weights_urls"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/storage/checkpoint_files/{file_set_id}": {
+        parameters: {
+            query: {
+                /**
+                 * @description The file's path relative to the checkpoint, `/`-separated.
+                 * @example adapter_config.json
+                 */
+                path: string;
+                /**
+                 * @description When the signed URL expires, in seconds since the Unix epoch.
+                 * @example 1768471200
+                 */
+                expires: components["parameters"]["Expires"];
+                /**
+                 * @description The URL's signature, lowercase hex.
+                 * @example 9b1d
+                 */
+                signature: components["parameters"]["Signature"];
+            };
+            header?: {
+                /**
+                 * @description A single byte range, `bytes=<first>-[<last>]`, to resume a download.
+                 * @example bytes=1048576-
+                 */
+                Range?: components["parameters"]["Range"];
+            };
+            path: {
+                /**
+                 * @description The checkpoint's file set, as it appears in a signed URL.
+                 * @example 3f2a9c
+                 */
+                file_set_id: string;
+            };
+            cookie?: never;
+        };
+        /**
+         * Download one file of a checkpoint
+         * @description Serves a file behind a signed URL from `get_external_weights_urls`. Needs no API key; a
+         *     tampered or expired URL answers `403`. Supports `Range`.
+         */
+        get: operations["download_checkpoint_file"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        /**
+         * Get one checkpoint file's size
+         * @description Like the download, without the body.
+         */
+        head: operations["head_checkpoint_file"];
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/sessions/search": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Search sessions
+         * @description One page of the sessions matching every given filter, newest first. Pass `next_cursor`
+         *     back as `cursor` for the next page.
+         */
+        post: operations["search_sessions"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/sessions/{session_id}/trace_export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The session id, for example `sess-7f3a`.
+                 * @example sess-7f3a
+                 */
+                session_id: components["parameters"]["SessionId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Export a session's trace
+         * @description Starts (or reuses an up-to-date) export of the session's recorded events as a trace in
+         *     Chrome's JSON trace format, which Perfetto opens. Answers `pending` while it is being
+         *     built; ask again. Once `ready`, `url` is a signed URL that needs no API key and lasts
+         *     about an hour. `failed` carries the reason in `error`.
+         */
+        get: operations["export_session_trace"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/storage/traces/{trace_id}": {
+        parameters: {
+            query: {
+                /**
+                 * @description When the signed URL expires, in seconds since the Unix epoch.
+                 * @example 1768471200
+                 */
+                expires: components["parameters"]["Expires"];
+                /**
+                 * @description The URL's signature, lowercase hex.
+                 * @example 9b1d
+                 */
+                signature: components["parameters"]["Signature"];
+            };
+            header?: {
+                /**
+                 * @description A single byte range, `bytes=<first>-[<last>]`, to resume a download.
+                 * @example bytes=1048576-
+                 */
+                Range?: components["parameters"]["Range"];
+            };
+            path: {
+                /**
+                 * @description The trace's id, as it appears in a signed URL.
+                 * @example 3f2a9c
+                 */
+                trace_id: string;
+            };
+            cookie?: never;
+        };
+        /**
+         * Download a session trace
+         * @description Serves a trace behind a signed URL from `export_session_trace`. Needs no API key.
+         */
+        get: operations["download_trace"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/billing/usage/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read billable usage
+         * @description The organization's hourly usage buckets that start in `[starting_on, ending_before)`,
+         *     ordered by bucket; none when the end is not after the start. A span holding more than
+         *     100000 events is a `400`: ask for shorter spans. Needs the admin role.
+         */
+        get: operations["get_billing_usage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/billing/usage/checkpoints/current": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read current checkpoint storage
+         * @description The organization's live checkpoints grouped by project and session owner, with their
+         *     stored bytes measured on disk (files shared by copies count once per group). Needs the
+         *     admin role.
+         */
+        get: operations["get_current_checkpoint_storage_usage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -544,11 +831,13 @@ export interface components {
          */
         AccessScope: "owned" | "accessible";
         /**
-         * @description Which audit events to return.
+         * @description Which audit events to return: `checkpoints` (`checkpoint_*`), `projects` (`project_*` and
+         *     `session_assign_project`), `teams` (`team_*`), `organizations` (`organization_*`,
+         *     `user_*` and `api_key_*`), or `all`.
          * @default all
          * @enum {string}
          */
-        AuditEventType: "all" | "checkpoints";
+        AuditEventType: "all" | "checkpoints" | "projects" | "teams" | "organizations";
         /**
          * @description The kind segment of a checkpoint id and of a tinker path.
          * @enum {string}
@@ -784,6 +1073,262 @@ export interface components {
             /** @description `ok` when healthy. */
             status: string;
         };
+        /** @description Who an API key belongs to. */
+        WhoamiResponse: {
+            /** @description The user's URN, `urn:tinker:user:<user id>`. */
+            user_urn: string;
+            /** @description The organization's URN, `urn:tinker:org:<organization id>`. */
+            org_urn: string;
+            /** @description The user's email, when the key belongs to a user. */
+            email?: string | null;
+        };
+        /** @description A model the service supports. */
+        SupportedModel: {
+            /** @description The model's name, for example `Qwen/Qwen3-8B`. */
+            model_name?: string | null;
+            /** @description The longest context, in tokens. */
+            max_context_length?: number | null;
+            /** @description Whether training runs can be created on it. */
+            trainable?: boolean | null;
+            /** @description Whether it can be sampled from. */
+            sampleable?: boolean | null;
+        };
+        /** @description What the service supports. */
+        GetServerCapabilitiesResponse: {
+            /** @description The supported models. */
+            supported_models: components["schemas"]["SupportedModel"][];
+        };
+        /** @description The checkpoint to copy and where to. */
+        CopyWeightsRequest: {
+            /** @description The tinker path of the checkpoint to copy. */
+            source_path: string;
+            /** @description The project that will own the copy. */
+            destination_project_id: string;
+            /** @description Seconds until the copy expires, one hour to ten years; absent for never. */
+            ttl_seconds?: number;
+        };
+        /** @description Where the copy is. */
+        CopyWeightsResponse: {
+            /** @description The copy's tinker path. */
+            tinker_path: string;
+        };
+        /** @description A signed URL per file of an external checkpoint. */
+        ExternalWeightsUrlsResponse: {
+            /** @description The signed URL of each file, keyed by its `/`-separated relative path. */
+            urls: {
+                [key: string]: string;
+            };
+            /**
+             * Format: date-time
+             * @description When the URLs stop working.
+             */
+            expires: string;
+        };
+        /** @description The state of a session's trace export. */
+        SessionTraceExportResponse: {
+            /**
+             * @description `pending` while it is being built, then `ready` or `failed`.
+             * @enum {string}
+             */
+            status: "pending" | "ready" | "failed";
+            /** @description The signed URL of the trace once `ready`; it needs no API key. */
+            url?: string | null;
+            /** @description Why it failed, once `failed`. */
+            error?: string | null;
+        };
+        /** @description The caller's own sessions. */
+        OwnSearchOwner: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "own";
+        };
+        /** @description Every session the caller may read (owned, or in one of the caller's projects). */
+        AccessibleSearchOwner: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "accessible";
+        };
+        /** @description The sessions of the listed users that the caller may read. */
+        UserSearchOwner: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "user";
+            /** @description Owner URNs, `urn:tinker:user:<user id>`. */
+            owner_urns: string[];
+        };
+        /** @description Whose sessions to search. */
+        SearchOwner: components["schemas"]["OwnSearchOwner"] | components["schemas"]["AccessibleSearchOwner"] | components["schemas"]["UserSearchOwner"];
+        /**
+         * @description A status to match. `client_finished` may narrow to some `reasons`; the other types
+         *     take none.
+         */
+        SessionStatusQuery: {
+            /** @enum {string} */
+            type: "active" | "cancelled" | "failed" | "client_finished";
+            reasons?: components["schemas"]["ClientFinishReasonType"][];
+        };
+        /**
+         * @description Why a client said its session was done.
+         * @enum {string}
+         */
+        ClientFinishReasonType: "success" | "errored" | "interrupted";
+        /** @description Where the next page starts; pass a response's `next_cursor` back unchanged. */
+        SessionSearchCursor: {
+            /** Format: date-time */
+            last_created_at: string;
+            last_session_id: string;
+        };
+        /** @description A session search; every given filter must hold. */
+        SessionSearchRequest: {
+            /** @description An exact session id. With `display_name`, a session matching either matches. */
+            session_id?: string | null;
+            /**
+             * @description Case-insensitive words that must each appear in the display name. With
+             *     `session_id`, a session matching either matches.
+             */
+            display_name?: string | null;
+            /** @description Only sessions in these projects, which the caller must belong to. */
+            project_ids?: string[] | null;
+            /**
+             * @description Exact key/value pairs every matching session's metadata holds.
+             * @default {}
+             */
+            user_metadata?: {
+                [key: string]: string;
+            };
+            owner?: components["schemas"]["SearchOwner"];
+            /** @description Any of these statuses; absent for every status. */
+            statuses?: components["schemas"]["SessionStatusQuery"][] | null;
+            /**
+             * @description The page size.
+             * @default 50
+             */
+            limit?: number;
+            /** @description The previous page's `next_cursor`; absent for the first page. */
+            cursor?: components["schemas"]["SessionSearchCursor"] | null;
+        };
+        /**
+         * @description Where a session stands, by `type`: `active`; `cancelled` (with `detail`); `failed`
+         *     (with `category`, `reason` and `message`); `client_finished` (with `reason` and
+         *     `detail`).
+         */
+        SessionStatus: {
+            /** @enum {string} */
+            type: "active" | "cancelled" | "failed" | "client_finished";
+            /** @description More words, for `cancelled` and `client_finished`. */
+            detail?: string | null;
+            /**
+             * @description Whose fault a `failed` session was.
+             * @enum {string}
+             */
+            category?: "user" | "internal";
+            /** @description What failed, for `failed`. */
+            message?: string;
+            /**
+             * @description For `failed`: `{type: request|training_run|sampling_session, ...}`. For
+             *     `client_finished`: `{type: success|errored|interrupted}`. Absent otherwise.
+             */
+            reason?: ({
+                type: string;
+            } & {
+                [key: string]: unknown;
+            }) | null;
+        };
+        /** @description One session found by a search. */
+        SessionSummary: {
+            session_id: string;
+            /** Format: date-time */
+            created_at: string;
+            /** @description The owner's URN. */
+            owner: string;
+            /** @description The session's project; empty when it is in none. */
+            project_id: string;
+            /** @description Where the session stands. */
+            status?: components["schemas"]["SessionStatus"] | null;
+            /** @description How many live checkpoints its training runs hold. */
+            checkpoints_count: number;
+            display_name?: string | null;
+            user_metadata?: components["schemas"]["UserMetadata"];
+            /** @description The stored size of those checkpoints. */
+            checkpoint_storage_bytes?: number | null;
+        };
+        /** @description One page of search results, newest first. */
+        SessionSearchResponse: {
+            sessions: components["schemas"]["SessionSummary"][];
+            /** @description Pass as the next request's `cursor`; null once the results are exhausted. */
+            next_cursor?: components["schemas"]["SessionSearchCursor"] | null;
+        };
+        /**
+         * @description What kind of usage an event is, by `type`, and its quantity: `training`,
+         *     `sampling_prefill` and `sampling_sample` carry `token_count` (`sampling_prefill` also
+         *     `cached`), `checkpoint` carries `count`, `storage` carries `gigabyte_hours` and `free`.
+         */
+        BillingEventInfo: {
+            /** @enum {string} */
+            type: "training" | "sampling_prefill" | "sampling_sample" | "checkpoint" | "storage";
+            token_count?: number;
+            cached?: boolean;
+            count?: number;
+            gigabyte_hours?: number;
+            free?: boolean;
+        };
+        /** @description One hourly bucket of usage. */
+        BillingUsageEvent: {
+            /** Format: date-time */
+            bucket_start: string;
+            /** Format: date-time */
+            bucket_end: string;
+            base_model?: string | null;
+            /** @description The URN of the user whose session made the usage. */
+            user_id?: string | null;
+            user_name?: string | null;
+            session_id?: string | null;
+            project_id?: string | null;
+            estimated_cost_usd?: number | null;
+            effective_rate_usd_per_million_tokens?: number | null;
+            effective_rate_usd_per_gigabyte_month?: number | null;
+            event_info: components["schemas"]["BillingEventInfo"];
+        };
+        /** @description A session named by usage events. */
+        BillingUsageSession: {
+            user_metadata?: components["schemas"]["UserMetadata"];
+        };
+        /** @description Usage events of an organization. */
+        BillingUsageResponse: {
+            /** @description Hourly usage events, by bucket. */
+            data: components["schemas"]["BillingUsageEvent"][];
+            /** @description Each session named in `data`, by id. */
+            sessions?: {
+                [key: string]: components["schemas"]["BillingUsageSession"];
+            };
+            /**
+             * Format: date-time
+             * @description Where invoice-derived costs end; null when there are none.
+             */
+            cost_data_through?: string | null;
+        };
+        /** @description Live checkpoint storage of one project and session owner. */
+        CurrentCheckpointStorageUsageItem: {
+            project_id?: string | null;
+            org_user_urn?: string | null;
+            user_email?: string | null;
+            user_name?: string | null;
+            checkpoint_count: number;
+            size_bytes: number;
+            size_gigabytes: number;
+            estimated_monthly_cost_usd?: number | null;
+        };
+        /** @description An organization's live checkpoint storage. */
+        CurrentCheckpointStorageUsageResponse: {
+            effective_rate_usd_per_gigabyte_month?: number | null;
+            data: components["schemas"]["CurrentCheckpointStorageUsageItem"][];
+        };
     };
     responses: {
         /** @description The request is invalid; `detail` names the field and what is wrong with it. */
@@ -896,7 +1441,7 @@ export interface components {
          * @description The first half of the checkpoint id, which says what kind of checkpoint it is.
          * @example weights
          */
-        CheckpointKind: components["schemas"]["CheckpointKind"];
+        CheckpointKindPath: components["schemas"]["CheckpointKind"];
         /**
          * @description The second half of the checkpoint id, for example `0001` or `final`.
          * @example 0001
@@ -917,7 +1462,22 @@ export interface components {
          * @description `owned` covers what the caller owns; `accessible` adds what is in the projects the caller
          *     belongs to.
          */
-        AccessScope: components["schemas"]["AccessScope"];
+        AccessScopeQuery: components["schemas"]["AccessScope"];
+        /**
+         * @description When the signed URL expires, in seconds since the Unix epoch.
+         * @example 1768471200
+         */
+        Expires: number;
+        /**
+         * @description The URL's signature, lowercase hex.
+         * @example 9b1d
+         */
+        Signature: string;
+        /**
+         * @description A single byte range, `bytes=<first>-[<last>]`, to resume a download.
+         * @example bytes=1048576-
+         */
+        Range: string;
         /**
          * @description A unique string for one logical request, the same on every retry of it. A repeated key
          *     seen in the last 24 hours gets the first response again instead of acting twice.
@@ -1116,7 +1676,12 @@ export interface operations {
                  * @description `owned` covers what the caller owns; `accessible` adds what is in the projects the caller
                  *     belongs to.
                  */
-                access_scope?: components["parameters"]["AccessScope"];
+                access_scope?: components["parameters"]["AccessScopeQuery"];
+                /**
+                 * @description Only runs whose session is in this project. Absent for every project.
+                 * @example proj-research
+                 */
+                project_id?: string;
             };
             header?: never;
             path?: never;
@@ -1167,7 +1732,7 @@ export interface operations {
                  * @description `owned` covers what the caller owns; `accessible` adds what is in the projects the caller
                  *     belongs to.
                  */
-                access_scope?: components["parameters"]["AccessScope"];
+                access_scope?: components["parameters"]["AccessScopeQuery"];
             };
             header?: never;
             path: {
@@ -1294,7 +1859,7 @@ export interface operations {
                  * @description The first half of the checkpoint id, which says what kind of checkpoint it is.
                  * @example weights
                  */
-                checkpoint_kind: components["parameters"]["CheckpointKind"];
+                checkpoint_kind: components["parameters"]["CheckpointKindPath"];
                 /**
                  * @description The second half of the checkpoint id, for example `0001` or `final`.
                  * @example 0001
@@ -1338,7 +1903,7 @@ export interface operations {
                  * @description The first half of the checkpoint id, which says what kind of checkpoint it is.
                  * @example weights
                  */
-                checkpoint_kind: components["parameters"]["CheckpointKind"];
+                checkpoint_kind: components["parameters"]["CheckpointKindPath"];
                 /**
                  * @description The second half of the checkpoint id, for example `0001` or `final`.
                  * @example 0001
@@ -1383,7 +1948,7 @@ export interface operations {
                  * @description The first half of the checkpoint id, which says what kind of checkpoint it is.
                  * @example weights
                  */
-                checkpoint_kind: components["parameters"]["CheckpointKind"];
+                checkpoint_kind: components["parameters"]["CheckpointKindPath"];
                 /**
                  * @description The second half of the checkpoint id, for example `0001` or `final`.
                  * @example 0001
@@ -1428,7 +1993,7 @@ export interface operations {
                  * @description The first half of the checkpoint id, which says what kind of checkpoint it is.
                  * @example weights
                  */
-                checkpoint_kind: components["parameters"]["CheckpointKind"];
+                checkpoint_kind: components["parameters"]["CheckpointKindPath"];
                 /**
                  * @description The second half of the checkpoint id, for example `0001` or `final`.
                  * @example 0001
@@ -1469,7 +2034,7 @@ export interface operations {
                  * @description The first half of the checkpoint id, which says what kind of checkpoint it is.
                  * @example weights
                  */
-                checkpoint_kind: components["parameters"]["CheckpointKind"];
+                checkpoint_kind: components["parameters"]["CheckpointKindPath"];
                 /**
                  * @description The second half of the checkpoint id, for example `0001` or `final`.
                  * @example 0001
@@ -1622,7 +2187,7 @@ export interface operations {
                  * @description `owned` covers what the caller owns; `accessible` adds what is in the projects the caller
                  *     belongs to.
                  */
-                access_scope?: components["parameters"]["AccessScope"];
+                access_scope?: components["parameters"]["AccessScopeQuery"];
             };
             header?: never;
             path?: never;
@@ -1658,7 +2223,7 @@ export interface operations {
                  * @description `owned` covers what the caller owns; `accessible` adds what is in the projects the caller
                  *     belongs to.
                  */
-                access_scope?: components["parameters"]["AccessScope"];
+                access_scope?: components["parameters"]["AccessScopeQuery"];
             };
             header?: never;
             path: {
@@ -1781,7 +2346,7 @@ export interface operations {
     get_audit_log: {
         parameters: {
             query?: {
-                /** @description Which events to return. `checkpoints` keeps checkpoint events only. */
+                /** @description Which events to return; see `AuditEventType`. */
                 event_type?: components["schemas"]["AuditEventType"];
                 /**
                  * @description The UTC day to read, midnight to midnight. Today when absent.
@@ -1947,6 +2512,555 @@ export interface operations {
                 };
                 content?: never;
             };
+        };
+    };
+    whoami: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The key's user and organization. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "user_urn": "urn:tinker:user:user-3f2a9c",
+                     *       "org_urn": "urn:tinker:org:org-8d1e4b",
+                     *       "email": "alice@example.com"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["WhoamiResponse"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+        };
+    };
+    get_server_capabilities: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The supported models. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "supported_models": [
+                     *         {
+                     *           "model_name": "Qwen/Qwen3-8B",
+                     *           "max_context_length": 32768,
+                     *           "trainable": true,
+                     *           "sampleable": true
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["GetServerCapabilitiesResponse"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+        };
+    };
+    copy_weights: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description A unique string for one logical request, the same on every retry of it. A repeated key
+                 *     seen in the last 24 hours gets the first response again instead of acting twice.
+                 * @example 0c6a2f0e-7d1b-4a53-9a57-3f51d2a8a9e4
+                 */
+                "X-Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+                /**
+                 * @description An access token for copying weights held under another account. Servers never log
+                 *     it.
+                 */
+                "X-Tinker-Weights-Access-Token"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "source_path": "tinker://sess-7f3a:train:0/weights/0001",
+                 *       "destination_project_id": "proj-research",
+                 *       "ttl_seconds": 7200
+                 *     }
+                 */
+                "application/json": components["schemas"]["CopyWeightsRequest"];
+            };
+        };
+        responses: {
+            /** @description The copy's tinker path. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "tinker_path": "tinker://sess-9b1d:train:0/weights/0001"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["CopyWeightsResponse"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    get_external_weights_urls: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The training run id, for example `sess-7f3a:train:0`.
+                 * @example sess-7f3a:train:0
+                 */
+                training_run_id: components["parameters"]["TrainingRunId"];
+                /**
+                 * @description The second half of the checkpoint id, for example `0001` or `final`.
+                 * @example 0001
+                 */
+                checkpoint_name: components["parameters"]["CheckpointName"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The signed URLs and when they expire. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "urls": {
+                     *         "adapter_config.json": "http://127.0.0.1:8000/api/v1/storage/checkpoint_files/3f2a9c?path=adapter_config.json&expires=1768471200&signature=9b1d"
+                     *       },
+                     *       "expires": "2026-01-15T11:00:00Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ExternalWeightsUrlsResponse"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    download_checkpoint_file: {
+        parameters: {
+            query: {
+                /**
+                 * @description The file's path relative to the checkpoint, `/`-separated.
+                 * @example adapter_config.json
+                 */
+                path: string;
+                /**
+                 * @description When the signed URL expires, in seconds since the Unix epoch.
+                 * @example 1768471200
+                 */
+                expires: components["parameters"]["Expires"];
+                /**
+                 * @description The URL's signature, lowercase hex.
+                 * @example 9b1d
+                 */
+                signature: components["parameters"]["Signature"];
+            };
+            header?: {
+                /**
+                 * @description A single byte range, `bytes=<first>-[<last>]`, to resume a download.
+                 * @example bytes=1048576-
+                 */
+                Range?: components["parameters"]["Range"];
+            };
+            path: {
+                /**
+                 * @description The checkpoint's file set, as it appears in a signed URL.
+                 * @example 3f2a9c
+                 */
+                file_set_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The whole file. */
+            200: {
+                headers: {
+                    "Content-Length": components["headers"]["ContentLength"];
+                    "Accept-Ranges": components["headers"]["AcceptRanges"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
+            /** @description The requested byte range of the file. */
+            206: {
+                headers: {
+                    "Content-Range": components["headers"]["ContentRange"];
+                    "Content-Length": components["headers"]["ContentLength"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            416: components["responses"]["RangeNotSatisfiable"];
+        };
+    };
+    head_checkpoint_file: {
+        parameters: {
+            query: {
+                /**
+                 * @description The file's path relative to the checkpoint, `/`-separated.
+                 * @example adapter_config.json
+                 */
+                path: string;
+                /**
+                 * @description When the signed URL expires, in seconds since the Unix epoch.
+                 * @example 1768471200
+                 */
+                expires: components["parameters"]["Expires"];
+                /**
+                 * @description The URL's signature, lowercase hex.
+                 * @example 9b1d
+                 */
+                signature: components["parameters"]["Signature"];
+            };
+            header?: {
+                /**
+                 * @description A single byte range, `bytes=<first>-[<last>]`, to resume a download.
+                 * @example bytes=1048576-
+                 */
+                Range?: components["parameters"]["Range"];
+            };
+            path: {
+                /**
+                 * @description The checkpoint's file set, as it appears in a signed URL.
+                 * @example 3f2a9c
+                 */
+                file_set_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The file exists; its size is in `Content-Length`. */
+            200: {
+                headers: {
+                    "Content-Length": components["headers"]["ContentLength"];
+                    "Accept-Ranges": components["headers"]["AcceptRanges"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A parameter is invalid. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The URL is tampered with or has expired. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The file does not exist. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    search_sessions: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description A unique string for one logical request, the same on every retry of it. A repeated key
+                 *     seen in the last 24 hours gets the first response again instead of acting twice.
+                 * @example 0c6a2f0e-7d1b-4a53-9a57-3f51d2a8a9e4
+                 */
+                "X-Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "display_name": "sweep",
+                 *       "owner": {
+                 *         "type": "own"
+                 *       },
+                 *       "limit": 50
+                 *     }
+                 */
+                "application/json": components["schemas"]["SessionSearchRequest"];
+            };
+        };
+        responses: {
+            /** @description One page of matching sessions. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "sessions": [
+                     *         {
+                     *           "session_id": "sess-7f3a",
+                     *           "created_at": "2026-01-15T10:00:00Z",
+                     *           "owner": "urn:tinker:user:user-3f2a9c",
+                     *           "project_id": "proj-research",
+                     *           "status": {
+                     *             "type": "active"
+                     *           },
+                     *           "checkpoints_count": 3,
+                     *           "display_name": "baseline sweep",
+                     *           "user_metadata": null,
+                     *           "checkpoint_storage_bytes": 12582912
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
+                    "application/json": components["schemas"]["SessionSearchResponse"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+        };
+    };
+    export_session_trace: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The session id, for example `sess-7f3a`.
+                 * @example sess-7f3a
+                 */
+                session_id: components["parameters"]["SessionId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The export's state. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "status": "ready",
+                     *       "url": "http://127.0.0.1:8000/api/v1/storage/traces/3f2a9c?expires=1768471200&signature=9b1d",
+                     *       "error": null
+                     *     }
+                     */
+                    "application/json": components["schemas"]["SessionTraceExportResponse"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    download_trace: {
+        parameters: {
+            query: {
+                /**
+                 * @description When the signed URL expires, in seconds since the Unix epoch.
+                 * @example 1768471200
+                 */
+                expires: components["parameters"]["Expires"];
+                /**
+                 * @description The URL's signature, lowercase hex.
+                 * @example 9b1d
+                 */
+                signature: components["parameters"]["Signature"];
+            };
+            header?: {
+                /**
+                 * @description A single byte range, `bytes=<first>-[<last>]`, to resume a download.
+                 * @example bytes=1048576-
+                 */
+                Range?: components["parameters"]["Range"];
+            };
+            path: {
+                /**
+                 * @description The trace's id, as it appears in a signed URL.
+                 * @example 3f2a9c
+                 */
+                trace_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The trace, Chrome's JSON trace format. */
+            200: {
+                headers: {
+                    "Content-Length": components["headers"]["ContentLength"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": string;
+                };
+            };
+            /** @description The requested byte range of the trace. */
+            206: {
+                headers: {
+                    "Content-Range": components["headers"]["ContentRange"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": string;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            416: components["responses"]["RangeNotSatisfiable"];
+        };
+    };
+    get_billing_usage: {
+        parameters: {
+            query: {
+                /**
+                 * @description The first instant, RFC 3339 with an offset.
+                 * @example 2026-01-01T00:00:00Z
+                 */
+                starting_on: string;
+                /**
+                 * @description The end, exclusive, RFC 3339 with an offset.
+                 * @example 2026-02-01T00:00:00Z
+                 */
+                ending_before: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The usage events and the sessions they name. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "bucket_start": "2026-01-15T10:00:00Z",
+                     *           "bucket_end": "2026-01-15T11:00:00Z",
+                     *           "base_model": "Qwen/Qwen3-8B",
+                     *           "user_id": "urn:tinker:user:user-3f2a9c",
+                     *           "session_id": "sess-7f3a",
+                     *           "project_id": null,
+                     *           "estimated_cost_usd": 0.12,
+                     *           "event_info": {
+                     *             "type": "training",
+                     *             "token_count": 100000
+                     *           }
+                     *         }
+                     *       ],
+                     *       "sessions": {
+                     *         "sess-7f3a": {
+                     *           "user_metadata": null
+                     *         }
+                     *       },
+                     *       "cost_data_through": null
+                     *     }
+                     */
+                    "application/json": components["schemas"]["BillingUsageResponse"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+        };
+    };
+    get_current_checkpoint_storage_usage: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Only this project. Absent for every project and none.
+                 * @example proj-research
+                 */
+                project_id?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Storage per project and owner. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "effective_rate_usd_per_gigabyte_month": 0.1,
+                     *       "data": [
+                     *         {
+                     *           "project_id": "proj-research",
+                     *           "org_user_urn": "urn:tinker:user:user-3f2a9c",
+                     *           "user_email": "alice@example.com",
+                     *           "user_name": null,
+                     *           "checkpoint_count": 3,
+                     *           "size_bytes": 12582912,
+                     *           "size_gigabytes": 0.012582912,
+                     *           "estimated_monthly_cost_usd": 0.0012582912
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["CurrentCheckpointStorageUsageResponse"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
         };
     };
 }

@@ -89,12 +89,20 @@ def test_typescript_smoke_against_reference_server(smoke_tests: list[Path], tmp_
         session_id = server.add_session(alice)
         run_id = server.add_training_run(session_id, base_model="Qwen/Qwen3-8B", lora_rank=32)
         server.add_checkpoint(run_id, "weights", "0001", files={"adapter.safetensors": b"x" * 1000})
+        server.add_checkpoint(
+            run_id,
+            "external_weights",
+            "peft",
+            files={"adapter_config.json": b'{"r": 8}', "adapter_model.safetensors": b"w" * 512},
+        )
+        project = server.add_project("research", organization_id=org, members=[alice])
 
         with server.run_in_background(host="127.0.0.1", port=0) as running:
             env = {
                 **os.environ,
                 "TINKER_BASE_URL": running.base_url,
                 "TINKER_API_KEY": key,
+                "TINKER_PROJECT_ID": project,
                 "NO_COLOR": "1",
             }
             env.pop("NODE_OPTIONS", None)
@@ -108,4 +116,4 @@ def test_typescript_smoke_against_reference_server(smoke_tests: list[Path], tmp_
     failed = re.search(r"^# fail (\d+)$", output, re.MULTILINE)
     assert passed and failed, f"no summary from node --test:\n{output}"
     assert int(failed.group(1)) == 0, output
-    assert int(passed.group(1)) >= 7, f"expected the seven smoke tests to run:\n{output}"
+    assert int(passed.group(1)) >= 9, f"expected the nine smoke tests to run:\n{output}"

@@ -87,8 +87,14 @@ def serve(host: str, port: int, database: str, demo: bool) -> None:
         if demo and server.store.is_empty():
             data = server.seed_demo()
             click.echo("Seeded demo data. These API keys are shown only once:")
-            click.echo(f"  admin  {data.admin_email}: {data.admin_key}")
-            click.echo(f"  member {data.member_email}: {data.member_key}")
+            from tinker_rest.server.beyond.weights import writable_projects
+
+            for role, email, key, user in (
+                ("admin ", data.admin_email, data.admin_key, data.admin_user_id),
+                ("member", data.member_email, data.member_key, data.member_user_id),
+            ):
+                projects = ", ".join(writable_projects(server.store, user)) or "none"
+                click.echo(f"  {role} {email}: {key}  (can write to projects: {projects})")
         elif demo:
             db = f" --db {database}" if database != _default_db() else ""
             click.echo(

@@ -32,7 +32,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from functools import cache
 from typing import Annotated, Any, TypeVar
 
@@ -44,13 +44,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, StreamingResponse
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tinker_rest.server.archives import ArchiveBuilder, iter_file, parse_range
 from tinker_rest.server.idempotency import IdempotencyMiddleware
 from tinker_rest.server.signing import UrlSigner
-from tinker_rest.server.store import Caller, Store, StoreError
+from tinker_rest.server.store import AUDIT_EVENT_PREFIXES, Caller, Store, StoreError
 
 log = logging.getLogger("tinker_rest.server")
 
@@ -243,7 +243,8 @@ def _validate(model: type[M], data: dict[str, Any], nullable: frozenset[str]) ->
         for name, value in data.items()
     }
     try:
-        return model.model_validate(cleaned, strict=True)
+        # As JSON, so that strict mode still takes enum values and date-time strings.
+        return model.model_validate_json(json.dumps(cleaned), strict=True)
     except ValidationError as exc:
         raise ApiError(400, _validation_detail(exc)) from None
 
@@ -308,6 +309,17 @@ async def require_caller(
     return caller
 
 
+def _leaf_routes(routes: list[BaseRoute]) -> Iterator[BaseRoute]:
+    """Every route, with those of included routers (FastAPI keeps an included router as one
+    entry, ``original_router``, and the included routers here have no prefix)."""
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            yield from _leaf_routes(included.routes)
+        else:
+            yield route
+
+
 def _query_names(dependant: Dependant) -> set[str]:
     names = {field.alias for field in dependant.query_params}
     for sub in dependant.dependencies:
@@ -353,6 +365,7 @@ def create_app(
     )
     app.router.redirect_slashes = False
     app.state.store = store
+    app.state.signer = signer
     app.state.db_threads = concurrent.futures.ThreadPoolExecutor(
         DB_READ_THREADS, thread_name_prefix="tinker-rest-db"
     )
@@ -376,11 +389,17 @@ def create_app(
         if exc.status_code == 404:
             return error_response(404, "Not found")
         if exc.status_code == 405:
+            matched = [
+                route
+                for route in _leaf_routes(app.routes)
+                if route.matches({**request.scope, "method": "GET"})[0] != Match.NONE
+            ]
+            # A literal path (/sessions/search) is its own resource, not a value of a
+            # parameter of another (/sessions/{session_id}).
+            literal = [r for r in matched if getattr(r, "path", None) == request.url.path]
             methods: set[str] = set()
-            for route in app.routes:
-                match, _ = route.matches({**request.scope, "method": "GET"})
-                if match != Match.NONE:
-                    methods |= getattr(route, "methods", None) or set()
+            for route in literal or matched:
+                methods |= getattr(route, "methods", None) or set()
             allow = ", ".join(sorted(methods))
             return error_response(405, "Method not allowed", {"Allow": allow})
         return error_response(exc.status_code, str(exc.detail), dict(exc.headers or {}))
@@ -445,13 +464,17 @@ def create_app(
 
     @app.get("/api/v1/training_runs", response_model=m.TrainingRunsResponse)
     def list_training_runs(
-        caller: Authed, limit: Limit = None, offset: Offset = None, access_scope: Scope_ = None
+        caller: Authed,
+        limit: Limit = None,
+        offset: Offset = None,
+        access_scope: Scope_ = None,
+        project_id: Annotated[str | None, Query(min_length=1)] = None,
     ) -> dict[str, Any]:
         """One page of training runs, most recently used first. ``GET /api/v1/training_runs``"""
         lim = int_param("limit", limit, default=20, minimum=1, maximum=1000)
         off = offset_of(offset)
         runs, total = store.list_training_runs(
-            caller, limit=lim, offset=off, scope=scope_of(access_scope)
+            caller, limit=lim, offset=off, scope=scope_of(access_scope), project_id=project_id
         )
         return {
             "training_runs": runs,
@@ -627,7 +650,7 @@ def create_app(
         day: Annotated[str | None, Query()] = None,
     ) -> dict[str, Any]:
         """One UTC day of the organization's audit log; admins only. ``GET /api/v1/audit``"""
-        kind = choice_param("event_type", event_type, ("all", "checkpoints"), "all")
+        kind = choice_param("event_type", event_type, tuple(AUDIT_EVENT_PREFIXES), "all")
         if day is None:
             when = dt.datetime.now(dt.UTC).date()
         else:
@@ -687,6 +710,11 @@ def create_app(
             headers=headers,
             media_type="application/x-tar",
         )
+
+    # The operations beyond the seed, one router per resource (they import this module).
+    from tinker_rest.server.beyond.routes import router as beyond_router
+
+    app.include_router(beyond_router)
 
     app.add_middleware(IdempotencyMiddleware, store=store)
     app.add_middleware(RequestIdMiddleware)

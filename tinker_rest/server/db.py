@@ -20,6 +20,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     Engine,
+    Float,
     ForeignKey,
     Integer,
     LargeBinary,
@@ -248,6 +249,88 @@ class IdempotentResponse(Base):
     content_type: Mapped[str | None] = mapped_column(String(255), nullable=True)
     body: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+# --- beyond the seed: copies, capabilities, session states, traces, billing ------------------
+# (tinker_rest/server/beyond/ reads and writes these; migration 0003_beyond_seed makes them.)
+
+
+class SupportedModel(Base):
+    """A model the server offers (``GET /api/v1/get_server_capabilities``)."""
+
+    __tablename__ = "supported_models"
+
+    model_name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    max_context_length: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    trainable: Mapped[bool] = mapped_column(Boolean, default=True)
+    sampleable: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class WeightCopy(Base):
+    """Marks a training run made by ``copy_weights``: it holds a copy and cannot be trained."""
+
+    __tablename__ = "weight_copies"
+
+    training_run_id: Mapped[str] = mapped_column(
+        ForeignKey("training_runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    source_tinker_path: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class SessionState(Base):
+    """How a session ended, or that it is active; a session without a row is active."""
+
+    __tablename__ = "session_states"
+
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True
+    )
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    # client_finished: success|errored|interrupted; failed: request|training_run|sampling_session
+    reason_type: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    reason: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    category: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    detail: Mapped[str | None] = mapped_column(Text, nullable=True)
+    message: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class TraceExport(Base):
+    """A trace export of a session: pending, then ready (a file) or failed (an error)."""
+
+    __tablename__ = "trace_exports"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("sessions.id", ondelete="CASCADE"), index=True
+    )
+    status: Mapped[str] = mapped_column(String(16))
+    # A digest of what the trace shows; a trace whose session changed since is rebuilt.
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class BillingEvent(Base):
+    """One hourly bucket of billable usage of an organization."""
+
+    __tablename__ = "billing_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    organization_id: Mapped[str] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[str | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
+    session_id: Mapped[str | None] = mapped_column(
+        ForeignKey("sessions.id", ondelete="SET NULL"), nullable=True
+    )
+    bucket_start: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
+    base_model: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    event_info: Mapped[dict[str, Any]] = mapped_column(JSON)
+    estimated_cost_usd: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 # Requests reach the database from up to 40 worker threads at once (the default limit of

@@ -2,7 +2,8 @@
 
 An organization, an admin (alice) and a member (bob), a shared project, three sessions, training
 runs with training and sampler checkpoints whose files are a few MB, a sampler serving one of
-them, and one published checkpoint.
+them, one published checkpoint, and (:mod:`.beyond.demo`) an external checkpoint, supported
+models, session states and billable usage.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import json
 import random
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+from tinker_rest.server.beyond.demo import seed_beyond
 
 if TYPE_CHECKING:
     from tinker_rest.server.server import TinkerServer
@@ -36,6 +39,7 @@ class DemoData:
     sampler_ids: list[str] = field(default_factory=list)
     tinker_paths: list[str] = field(default_factory=list)
     published_tinker_path: str = ""
+    external_tinker_path: str = ""
 
 
 def _weights(rng: random.Random, size: int) -> bytes:
@@ -114,6 +118,13 @@ def seed_demo(server: TinkerServer) -> DemoData:
                 user_metadata={"stage": "final"},
             )
         )
+    external = seed_beyond(
+        server.store,
+        run_id=runs[0],
+        sessions=[sweep, shared, bobs],
+        adapter_weights=_weights(rng, 2 * MB),
+        now=now,
+    )
     samplers = [
         server.add_sampler(sweep, base_model="Qwen/Qwen3-8B", model_path=paths[2]),
         server.add_sampler(bobs, base_model="Qwen/Qwen3-30B-A3B"),
@@ -132,4 +143,5 @@ def seed_demo(server: TinkerServer) -> DemoData:
         sampler_ids=samplers,
         tinker_paths=paths,
         published_tinker_path=paths[2],
+        external_tinker_path=external,
     )

@@ -55,6 +55,14 @@ ROLES = ("member", "admin")
 IDEMPOTENCY_WINDOW = dt.timedelta(hours=24)
 # Larger offsets than this cannot point into any list; clamping keeps the SQL integer in range.
 MAX_OFFSET = 2**31
+# The event-name prefixes of each audit event type (LIKE patterns, `_` escaped); none for all.
+AUDIT_EVENT_PREFIXES: dict[str, tuple[str, ...]] = {
+    "all": (),
+    "checkpoints": ("checkpoint\\_",),
+    "projects": ("project\\_", "session\\_assign\\_project"),
+    "teams": ("team\\_",),
+    "organizations": ("organization\\_", "user\\_", "api\\_key\\_"),
+}
 TINKER_PATH = re.compile(r"tinker://([^/]+)/(weights|sampler_weights|external_weights)/([^/]+)")
 
 
@@ -590,7 +598,7 @@ class Store:
     # --- training runs ----------------------------------------------------------------------
 
     def list_training_runs(
-        self, caller: Caller, *, limit: int, offset: int, scope: str
+        self, caller: Caller, *, limit: int, offset: int, scope: str, project_id: str | None = None
     ) -> tuple[list[dict[str, Any]], int]:
         """One page of visible training runs, most recently used first, and the total count.
 
@@ -601,6 +609,8 @@ class Store:
             .where(self._session_visible(caller, scope))
             .order_by(db.TrainingRun.last_request_time.desc(), db.TrainingRun.id)
         )
+        if project_id is not None:
+            query = query.where(db.Session.project_id == project_id)
         with self.engine.connect() as conn:
             total = conn.execute(select(func.count()).select_from(query.subquery())).scalar_one()
             page = conn.execute(query.limit(limit).offset(min(offset, MAX_OFFSET)))
@@ -944,8 +954,10 @@ class Store:
         # The last day of year 9999 has no following midnight.
         with contextlib.suppress(OverflowError):
             conditions.append(db.AuditEntry.timestamp < start + dt.timedelta(days=1))
-        if event_type == "checkpoints":
-            conditions.append(db.AuditEntry.event.like("checkpoint\\_%", escape="\\"))
+        if prefixes := AUDIT_EVENT_PREFIXES[event_type]:
+            conditions.append(
+                or_(*(db.AuditEntry.event.like(f"{p}%", escape="\\") for p in prefixes))
+            )
         with self.transaction() as s:
             rows = s.execute(
                 select(db.AuditEntry)

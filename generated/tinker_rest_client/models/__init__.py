@@ -2,11 +2,18 @@
 """Contains all the data models used in inputs/outputs"""
 
 from .access_scope import AccessScope
+from .accessible_search_owner import AccessibleSearchOwner
 from .assign_session_project_request import AssignSessionProjectRequest
 from .audit_event_type import AuditEventType
 from .audit_log_entry import AuditLogEntry
 from .audit_log_entry_event_details import AuditLogEntryEventDetails
 from .audit_log_response import AuditLogResponse
+from .billing_event_info import BillingEventInfo
+from .billing_event_info_type import BillingEventInfoType
+from .billing_usage_event import BillingUsageEvent
+from .billing_usage_response import BillingUsageResponse
+from .billing_usage_response_sessions import BillingUsageResponseSessions
+from .billing_usage_session import BillingUsageSession
 from .checkpoint import Checkpoint
 from .checkpoint_archive_url_response import CheckpointArchiveUrlResponse
 from .checkpoint_kind import CheckpointKind
@@ -14,29 +21,63 @@ from .checkpoint_type import CheckpointType
 from .checkpoints_list_response import CheckpointsListResponse
 from .client_config_request import ClientConfigRequest
 from .client_config_response import ClientConfigResponse
+from .client_finish_reason_type import ClientFinishReasonType
+from .copy_weights_request import CopyWeightsRequest
+from .copy_weights_response import CopyWeightsResponse
+from .current_checkpoint_storage_usage_item import CurrentCheckpointStorageUsageItem
+from .current_checkpoint_storage_usage_response import (
+    CurrentCheckpointStorageUsageResponse,
+)
 from .cursor import Cursor
 from .error import Error
+from .external_weights_urls_response import ExternalWeightsUrlsResponse
+from .external_weights_urls_response_urls import ExternalWeightsUrlsResponseUrls
 from .get_sampler_response import GetSamplerResponse
+from .get_server_capabilities_response import GetServerCapabilitiesResponse
 from .get_session_response import GetSessionResponse
 from .health_response import HealthResponse
 from .list_sessions_response import ListSessionsResponse
 from .optimizer_config import OptimizerConfig
+from .own_search_owner import OwnSearchOwner
+from .session_search_cursor import SessionSearchCursor
+from .session_search_request import SessionSearchRequest
+from .session_search_request_user_metadata import SessionSearchRequestUserMetadata
+from .session_search_response import SessionSearchResponse
+from .session_status import SessionStatus
+from .session_status_category import SessionStatusCategory
+from .session_status_query import SessionStatusQuery
+from .session_status_query_type import SessionStatusQueryType
+from .session_status_reason_type_0 import SessionStatusReasonType0
+from .session_status_type import SessionStatusType
+from .session_summary import SessionSummary
+from .session_trace_export_response import SessionTraceExportResponse
+from .session_trace_export_response_status import SessionTraceExportResponseStatus
 from .set_checkpoint_ttl_request import SetCheckpointTtlRequest
+from .supported_model import SupportedModel
 from .telemetry_request import TelemetryRequest
 from .telemetry_response import TelemetryResponse
 from .training_run import TrainingRun
 from .training_runs_response import TrainingRunsResponse
 from .user_metadata_type_0 import UserMetadataType0
+from .user_search_owner import UserSearchOwner
 from .weights_info_request import WeightsInfoRequest
 from .weights_info_response import WeightsInfoResponse
+from .whoami_response import WhoamiResponse
 
 __all__ = (
     "AccessScope",
+    "AccessibleSearchOwner",
     "AssignSessionProjectRequest",
     "AuditEventType",
     "AuditLogEntry",
     "AuditLogEntryEventDetails",
     "AuditLogResponse",
+    "BillingEventInfo",
+    "BillingEventInfoType",
+    "BillingUsageEvent",
+    "BillingUsageResponse",
+    "BillingUsageResponseSessions",
+    "BillingUsageSession",
     "Checkpoint",
     "CheckpointArchiveUrlResponse",
     "CheckpointKind",
@@ -44,19 +85,44 @@ __all__ = (
     "CheckpointsListResponse",
     "ClientConfigRequest",
     "ClientConfigResponse",
+    "ClientFinishReasonType",
+    "CopyWeightsRequest",
+    "CopyWeightsResponse",
+    "CurrentCheckpointStorageUsageItem",
+    "CurrentCheckpointStorageUsageResponse",
     "Cursor",
     "Error",
+    "ExternalWeightsUrlsResponse",
+    "ExternalWeightsUrlsResponseUrls",
     "GetSamplerResponse",
+    "GetServerCapabilitiesResponse",
     "GetSessionResponse",
     "HealthResponse",
     "ListSessionsResponse",
     "OptimizerConfig",
+    "OwnSearchOwner",
+    "SessionSearchCursor",
+    "SessionSearchRequest",
+    "SessionSearchRequestUserMetadata",
+    "SessionSearchResponse",
+    "SessionStatus",
+    "SessionStatusCategory",
+    "SessionStatusQuery",
+    "SessionStatusQueryType",
+    "SessionStatusReasonType0",
+    "SessionStatusType",
+    "SessionSummary",
+    "SessionTraceExportResponse",
+    "SessionTraceExportResponseStatus",
     "SetCheckpointTtlRequest",
+    "SupportedModel",
     "TelemetryRequest",
     "TelemetryResponse",
     "TrainingRun",
     "TrainingRunsResponse",
     "UserMetadataType0",
+    "UserSearchOwner",
     "WeightsInfoRequest",
     "WeightsInfoResponse",
+    "WhoamiResponse",
 )

@@ -5,6 +5,9 @@ from enum import StrEnum
 class AuditEventType(StrEnum):
     ALL = "all"
     CHECKPOINTS = "checkpoints"
+    ORGANIZATIONS = "organizations"
+    PROJECTS = "projects"
+    TEAMS = "teams"
 
     def __str__(self) -> str:
         return str(self.value)

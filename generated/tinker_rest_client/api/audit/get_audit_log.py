@@ -95,7 +95,10 @@ def sync_detailed(
     Needs the admin role.
 
     Args:
-        event_type (AuditEventType | Unset): Which audit events to return.
+        event_type (AuditEventType | Unset): Which audit events to return: `checkpoints`
+            (`checkpoint_*`), `projects` (`project_*` and
+            `session_assign_project`), `teams` (`team_*`), `organizations` (`organization_*`,
+            `user_*` and `api_key_*`), or `all`.
         day (datetime.date | Unset):
 
     Raises:
@@ -130,7 +133,10 @@ def sync(
     Needs the admin role.
 
     Args:
-        event_type (AuditEventType | Unset): Which audit events to return.
+        event_type (AuditEventType | Unset): Which audit events to return: `checkpoints`
+            (`checkpoint_*`), `projects` (`project_*` and
+            `session_assign_project`), `teams` (`team_*`), `organizations` (`organization_*`,
+            `user_*` and `api_key_*`), or `all`.
         day (datetime.date | Unset):
 
     Raises:
@@ -160,7 +166,10 @@ async def asyncio_detailed(
     Needs the admin role.
 
     Args:
-        event_type (AuditEventType | Unset): Which audit events to return.
+        event_type (AuditEventType | Unset): Which audit events to return: `checkpoints`
+            (`checkpoint_*`), `projects` (`project_*` and
+            `session_assign_project`), `teams` (`team_*`), `organizations` (`organization_*`,
+            `user_*` and `api_key_*`), or `all`.
         day (datetime.date | Unset):
 
     Raises:
@@ -193,7 +202,10 @@ async def asyncio(
     Needs the admin role.
 
     Args:
-        event_type (AuditEventType | Unset): Which audit events to return.
+        event_type (AuditEventType | Unset): Which audit events to return: `checkpoints`
+            (`checkpoint_*`), `projects` (`project_*` and
+            `session_assign_project`), `teams` (`team_*`), `organizations` (`organization_*`,
+            `user_*` and `api_key_*`), or `all`.
         day (datetime.date | Unset):
 
     Raises:

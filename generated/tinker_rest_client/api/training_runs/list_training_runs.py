@@ -17,6 +17,7 @@ def _get_kwargs(
     limit: int | Unset = 20,
     offset: int | Unset = 0,
     access_scope: AccessScope | Unset = UNSET,
+    project_id: str | Unset = UNSET,
 ) -> dict[str, Any]:
 
     params: dict[str, Any] = {}
@@ -30,6 +31,8 @@ def _get_kwargs(
         json_access_scope = access_scope.value
 
     params["access_scope"] = json_access_scope
+
+    params["project_id"] = project_id
 
     params = {k: v for k, v in params.items() if v is not UNSET and v is not None}
 
@@ -83,6 +86,7 @@ def sync_detailed(
     limit: int | Unset = 20,
     offset: int | Unset = 0,
     access_scope: AccessScope | Unset = UNSET,
+    project_id: str | Unset = UNSET,
 ) -> Response[Error | TrainingRunsResponse]:
     """List training runs
 
@@ -92,6 +96,7 @@ def sync_detailed(
         limit (int | Unset):  Default: 20.
         offset (int | Unset):  Default: 0.
         access_scope (AccessScope | Unset): Which resources a read covers.
+        project_id (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -105,6 +110,7 @@ def sync_detailed(
         limit=limit,
         offset=offset,
         access_scope=access_scope,
+        project_id=project_id,
     )
 
     response = client.get_httpx_client().request(
@@ -120,6 +126,7 @@ def sync(
     limit: int | Unset = 20,
     offset: int | Unset = 0,
     access_scope: AccessScope | Unset = UNSET,
+    project_id: str | Unset = UNSET,
 ) -> Error | TrainingRunsResponse | None:
     """List training runs
 
@@ -129,6 +136,7 @@ def sync(
         limit (int | Unset):  Default: 20.
         offset (int | Unset):  Default: 0.
         access_scope (AccessScope | Unset): Which resources a read covers.
+        project_id (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -143,6 +151,7 @@ def sync(
         limit=limit,
         offset=offset,
         access_scope=access_scope,
+        project_id=project_id,
     ).parsed
 
 
@@ -152,6 +161,7 @@ async def asyncio_detailed(
     limit: int | Unset = 20,
     offset: int | Unset = 0,
     access_scope: AccessScope | Unset = UNSET,
+    project_id: str | Unset = UNSET,
 ) -> Response[Error | TrainingRunsResponse]:
     """List training runs
 
@@ -161,6 +171,7 @@ async def asyncio_detailed(
         limit (int | Unset):  Default: 20.
         offset (int | Unset):  Default: 0.
         access_scope (AccessScope | Unset): Which resources a read covers.
+        project_id (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -174,6 +185,7 @@ async def asyncio_detailed(
         limit=limit,
         offset=offset,
         access_scope=access_scope,
+        project_id=project_id,
     )
 
     response = await client.get_async_httpx_client().request(**kwargs)
@@ -187,6 +199,7 @@ async def asyncio(
     limit: int | Unset = 20,
     offset: int | Unset = 0,
     access_scope: AccessScope | Unset = UNSET,
+    project_id: str | Unset = UNSET,
 ) -> Error | TrainingRunsResponse | None:
     """List training runs
 
@@ -196,6 +209,7 @@ async def asyncio(
         limit (int | Unset):  Default: 20.
         offset (int | Unset):  Default: 0.
         access_scope (AccessScope | Unset): Which resources a read covers.
+        project_id (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -211,5 +225,6 @@ async def asyncio(
             limit=limit,
             offset=offset,
             access_scope=access_scope,
+            project_id=project_id,
         )
     ).parsed
