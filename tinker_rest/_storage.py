@@ -246,8 +246,10 @@ def storage_rate(client: RestClient) -> Callable[[], StorageRate]:
     ``GET /api/v1/billing/usage/checkpoints/current``: the operation of
     :meth:`AdminClient.get_current_checkpoint_storage_usage
     <tinker_rest.AdminClient.get_current_checkpoint_storage_usage>`, sent through ``client`` so
-    that a report needs no second client. Only admins may read it: a 403 (or a service without
-    the operation, 404) gives no rate and says why; any other failure is raised.
+    that a report needs no second client. Only admins may read it: a 403 gives no rate and
+    says why. The rate only prices the report, so any other failure (a service without the
+    operation, an answer that does not parse) gives no rate either, with the error as the
+    reason, rather than losing the report.
     """
     from tinker_rest_client.api.billing import get_current_checkpoint_storage_usage as usage
 
@@ -262,8 +264,8 @@ def storage_rate(client: RestClient) -> Callable[[], StorageRate]:
             value = answer.result().effective_rate_usd_per_gigabyte_month
         except PermissionDeniedError:
             return StorageRate(None, "reading the storage rate needs the admin role")
-        except NotFoundError:
-            return StorageRate(None, "the service does not report a storage rate")
+        except TinkerRestError as exc:
+            return StorageRate(None, f"the storage rate could not be read ({exc})")
         if not isinstance(value, int | float):
             return StorageRate(None, "the service reports no storage rate")
         return StorageRate(float(value))
@@ -353,7 +355,7 @@ class StorageReport:
 
 def monthly_cost(size_bytes: int, rate: float | None) -> float | None:
     """What ``size_bytes`` cost a month at ``rate`` dollars per gigabyte (10^9 B), or None."""
-    return None if rate is None else round(size_bytes / GIGABYTE * rate, 6)
+    return None if rate is None else size_bytes / GIGABYTE * rate
 
 
 def _row(key: str, checkpoints: Sequence[Checkpoint]) -> StorageRow:
