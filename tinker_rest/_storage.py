@@ -303,7 +303,7 @@ class StorageRow:
     newest: datetime.datetime | None
 
     def model_dump(self, mode: str = "json") -> dict[str, object]:
-        """The row as plain JSON-ready values."""
+        """The row as plain JSON-ready values (``mode`` is pydantic's; any mode gives JSON)."""
         data = dataclasses.asdict(self)
         for name in ("oldest", "newest"):
             value = data[name]

@@ -20,7 +20,6 @@ from rich.table import Table
 
 from tinker_rest.cli import _output as out
 from tinker_rest.cli._context import Settings, format_option, pass_settings
-from tinker_rest.cli._storage import usd
 
 
 class InstantType(click.ParamType):  # type: ignore[type-arg]
@@ -150,10 +149,10 @@ def billing_usage(
             row.get("session_id") or "-",
             row.get("project_id") or "-",
             _quantity(row),
-            usd(cost),
+            out.usd(cost),
         )
     table.add_section()
-    table.add_row("total", "", "", "", "", "", usd(total))
+    table.add_row("total", "", "", "", "", "", out.usd(total))
     out.print_table(table, "Estimated costs before credits; --csv has every field.")
 
 
@@ -215,6 +214,6 @@ def billing_checkpoint_storage(
             item.get("user_email") or item.get("org_user_urn") or "-",
             str(item["checkpoint_count"]),
             out.human_size(item["size_bytes"]),
-            usd(item.get("estimated_monthly_cost_usd")),
+            out.usd(item.get("estimated_monthly_cost_usd")),
         )
     out.print_table(table)

@@ -97,21 +97,18 @@ class Settings:
             MissingAPIKeyError: no key was given, set or stored.
         """
         if self._client is None:
-            base_url = check_base_url(self.effective_base_url())
-            self._client = RestClient(base_url, self.effective_api_key())
+            self._client = RestClient(*self._connection())
         return self._client
 
     def admin(self) -> AdminClient:
-        """The admin client (billing, audit), made on first use like :meth:`client`.
-
-        Raises:
-            SettingsError: the base URL cannot work (checked before any request).
-            MissingAPIKeyError: no key was given, set or stored.
-        """
+        """The admin client (billing), made on first use as :meth:`client` is; same raises."""
         if self._admin is None:
-            base_url = check_base_url(self.effective_base_url())
-            self._admin = AdminClient(base_url, self.effective_api_key())
+            self._admin = AdminClient(*self._connection())
         return self._admin
+
+    def _connection(self) -> tuple[str, str | None]:
+        """The base URL, once checked, and the key for a client."""
+        return check_base_url(self.effective_base_url()), self.effective_api_key()
 
     def close(self) -> None:
         """Close the clients that were made."""

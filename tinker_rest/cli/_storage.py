@@ -135,7 +135,7 @@ def storage(settings: Settings, run_ids: tuple[str, ...], by: str, top: int) -> 
         if row is report.total:
             table.add_section()
         share = f"{100 * row.size_bytes / whole:.1f}%" if report.total.size_bytes else "-"
-        cost = [usd(report.cost(row))] if priced else []
+        cost = [out.usd(report.cost(row))] if priced else []
         table.add_row(
             row.key,
             str(row.checkpoints),
@@ -156,13 +156,6 @@ def storage(settings: Settings, run_ids: tuple[str, ...], by: str, top: int) -> 
     elif report.rate_unavailable:
         notes.append(f"No cost shown: {report.rate_unavailable}.")
     out.print_table(table, "\n".join(notes) or None)
-
-
-def usd(amount: float | None) -> str:
-    """``$1.23``, ``$0.0042`` below a cent, ``-`` when unknown."""
-    if amount is None:
-        return "-"
-    return f"${amount:,.2f}" if amount >= 0.01 or amount == 0 else f"${amount:.2g}"
 
 
 # -- checkpoint prune ------------------------------------------------------------------------
@@ -304,7 +297,7 @@ def prune(
 def _summary(checkpoints: Sequence[Checkpoint], rate: float | None = None) -> str:
     size = sum(out.checkpoint_size(c) or 0 for c in checkpoints)
     count = len(checkpoints)
-    cost = "" if rate is None else f", {usd(_storage.monthly_cost(size, rate))}/month"
+    cost = "" if rate is None else f", {out.usd(_storage.monthly_cost(size, rate))}/month"
     return f"{count} checkpoint{'s' * (count != 1)}, {out.human_size(size)}{cost}"
 
 
