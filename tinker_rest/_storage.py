@@ -213,9 +213,11 @@ class NotOwnedError(TinkerRestError):
 def run_projects(client: RestClient) -> dict[str, str]:
     """The project of every training run in a project that the caller can see.
 
-    ``POST /api/v1/sessions/search`` (every page, accessible sessions), then
-    ``GET /api/v1/sessions/{id}`` for each session in a project, all at once: a session's
-    runs are in its project. Runs missing from the answer are in no project.
+    ``POST /api/v1/sessions/search`` (every page), then ``GET /api/v1/sessions/{id}``
+
+    The search is of accessible sessions; the sessions in a project (the search says which)
+    are then read all at once, since a session's runs are in its project. Runs missing from
+    the answer are in no project.
     """
     in_projects = [
         (summary.session_id, summary.project_id)
@@ -241,15 +243,17 @@ class StorageRate:
 def storage_rate(client: RestClient) -> Callable[[], StorageRate]:
     """Ask for the organization's checkpoint storage rate, in USD per gigabyte-month, now.
 
-    Returns at once a function that waits for the answer, so the request runs beside others.
+    ``GET /api/v1/billing/usage/checkpoints/current``
 
-    ``GET /api/v1/billing/usage/checkpoints/current``: the operation of
-    :meth:`AdminClient.get_current_checkpoint_storage_usage
+    The operation of :meth:`AdminClient.get_current_checkpoint_storage_usage
     <tinker_rest.AdminClient.get_current_checkpoint_storage_usage>`, sent through ``client`` so
     that a report needs no second client. Only admins may read it: a 403 gives no rate and
     says why. The rate only prices the report, so any other failure (a service without the
     operation, an answer that does not parse) gives no rate either, with the error as the
     reason, rather than losing the report.
+
+    Returns:
+        At once, a function that waits for the answer: the request runs beside the listing.
     """
     from tinker_rest_client.api.billing import get_current_checkpoint_storage_usage as usage
 

@@ -373,3 +373,29 @@ def test_prune_plan_prices_the_bytes_freed(demo: Demo) -> None:
     assert title.startswith("To delete: ") and title.rstrip().endswith("/month")
     bob = demo.json("checkpoint", "prune", "--keep-last", "1", "--dry-run", key=demo.member_key)
     assert bob["estimated_monthly_cost_freed_usd"] is None
+
+
+def test_export_trace_interrupted_keeps_the_part_and_a_rerun_completes_it(
+    demo: Demo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tinker_rest.cli import _output
+
+    session = demo.data.session_ids[0]
+    target = tmp_path / "t.pftrace"
+    real = _output.DownloadDisplay.progress
+
+    def interrupt(self: Any, done: int, total: int | None) -> None:
+        real(self, done, total)
+        if done:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(_output.DownloadDisplay, "progress", interrupt)
+    stopped = demo.invoke("session", "export-trace", session, "-o", str(target))
+    assert stopped.exit_code == 130, stopped.stderr
+    part = tmp_path / "t.pftrace.part"
+    assert part.stat().st_size > 0 and not target.exists()
+    monkeypatch.setattr(_output.DownloadDisplay, "progress", real)
+    done = demo.json("session", "export-trace", session, "-o", str(target))
+    assert done["file_size_bytes"] == target.stat().st_size
+    assert "traceEvents" in json.loads(target.read_bytes())
+    assert not part.exists()
