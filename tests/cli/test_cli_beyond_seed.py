@@ -174,6 +174,8 @@ def test_billing_usage_table_adds_up_the_costs(demo: Demo) -> None:
     assert result.exit_code == 0, result.stderr
     assert "Hourly usage (10)" in result.stdout
     assert "360,000 tokens" in result.stdout
+    first = datetime.datetime.fromisoformat(rows[0]["bucket_start"]).astimezone(datetime.UTC)
+    assert f"│ {first:%Y-%m-%d %H:%M} │ {rows[0]['event_info']['type']}" in result.stdout
     last = next(line for line in result.stdout.splitlines() if line.startswith("│ total"))
     assert last.rstrip(" │").endswith(f"${total:,.2f}")
 

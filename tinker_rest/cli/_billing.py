@@ -143,7 +143,7 @@ def billing_usage(
         cost = row.get("estimated_cost_usd")
         total += cost or 0.0
         table.add_row(
-            str(row["bucket_start"])[:16].replace("T", " "),
+            _hour(row["bucket_start"]),
             str(row.get("type", "-")),
             row.get("base_model") or "-",
             row.get("session_id") or "-",
@@ -154,6 +154,12 @@ def billing_usage(
     table.add_section()
     table.add_row("total", "", "", "", "", "", out.usd(total))
     out.print_table(table, "Estimated costs before credits; --csv has every field.")
+
+
+def _hour(instant: str) -> str:
+    """An hour bucket's start in UTC, ``2026-01-15 09:00``."""
+    when = datetime.datetime.fromisoformat(instant).astimezone(datetime.UTC)
+    return when.strftime("%Y-%m-%d %H:%M")
 
 
 def _json_or_none(value: object) -> str | None:
