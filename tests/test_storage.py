@@ -689,22 +689,25 @@ def test_a_prune_stops_soon_when_the_service_goes_away(tmp_path: Path) -> None:
 
 
 def test_storage_report_by_project_follows_every_search_page(store: Store) -> None:
-    """More sessions in a project than one search page (50) holds: every run is mapped."""
+    """The sessions holding checkpoints come after a full search page (200, newest first)."""
     user, key = store.user("projects")
     project = store.server.add_project(
         f"p-{time.monotonic_ns()}", organization_id=store.org, members=[user]
     )
-    sessions = 55
+    sessions = 5
     for index in range(sessions):
-        session = store.server.add_session(user, project_id=project)
+        session = store.server.add_session(user, project_id=project, created_at=T0)
         run = store.server.add_training_run(session, base_model="Qwen/Qwen3-8B", lora_rank=8)
-        store.server.add_checkpoint(run, "weights", "0001", files={"w": 10 + index})
+        store.server.add_checkpoint(run, "weights", "0001", files={"w": 100 + index})
+    later = T0 + dt.timedelta(hours=1)
+    for _ in range(200):  # newer, so they fill the first page; no checkpoints: never read
+        store.server.add_session(user, project_id=project, created_at=later)
     store.runs(user, {0: 2})  # a session in no project: 100 bytes each
     with RestClient(store.base_url, key) as client:
         report = client.storage_report(by="project")
     assert report.by == "project"
     assert [(r.key, r.checkpoints, r.size_bytes) for r in report.rows] == [
-        (project, sessions, sum(10 + i for i in range(sessions))),
+        (project, sessions, sum(100 + i for i in range(sessions))),
         ("(no project)", 2, 200),
     ]
     # A member may not read the storage rate: no cost, and the report says why.

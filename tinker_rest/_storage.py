@@ -54,6 +54,7 @@ T = TypeVar("T")
 # The service's storage rate is per gigabyte (10^9 bytes) and month, as its size_gigabytes.
 GIGABYTE = 10**9
 NO_PROJECT = "(no project)"
+SEARCH_PAGE = 200  # the most sessions one search page holds (the spec's maximum)
 PAGE_SIZE = 1000  # the most the listing operations return in one page (the spec's maximum)
 CHECKPOINT_TYPES = ("training", "sampler", "external")
 Progress = Callable[[int, int | None], None]
@@ -215,14 +216,21 @@ def run_projects(client: RestClient) -> dict[str, str]:
 
     ``POST /api/v1/sessions/search`` (every page), then ``GET /api/v1/sessions/{id}``
 
-    The search is of accessible sessions; the sessions in a project (the search says which)
-    are then read all at once, since a session's runs are in its project. Runs missing from
-    the answer are in no project.
+    The search is of accessible sessions, in pages of the most the service gives
+    (:data:`SEARCH_PAGE`); the sessions in a project that hold checkpoints (the search says
+    both) are then read all at once, since a session's runs are in its project: a session
+    without checkpoints adds nothing to a report, and skipping them saves a request each. Runs
+    missing from the answer are in no project.
+
+    Measured against the reference server on loopback (200 sessions, 100 in a project, three
+    checkpoints each; 2 busy shared cores, so only ratios within one run mean anything): a
+    report by project took 4x to 10x a report by run, nearly all of it the 100 session reads.
     """
+    search = {"owner": {"type": "accessible"}, "limit": SEARCH_PAGE}
     in_projects = [
         (summary.session_id, summary.project_id)
-        for summary in client.iter_search_sessions({"owner": {"type": "accessible"}})
-        if summary.project_id
+        for summary in client.iter_search_sessions(search)
+        if summary.project_id and summary.checkpoints_count != 0
     ]
     futures = [client.get_session(session_id, "accessible") for session_id, _ in in_projects]
     projects: dict[str, str] = {}
