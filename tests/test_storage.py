@@ -686,3 +686,48 @@ def test_a_prune_stops_soon_when_the_service_goes_away(tmp_path: Path) -> None:
     assert len(result["not_attempted"]) > 1000
     assert "Run the same command again to finish" in err
     assert err.count("Error: could not delete") < 50
+
+
+def test_storage_report_by_project_follows_every_search_page(store: Store) -> None:
+    """The sessions holding checkpoints come after a full search page (200, newest first)."""
+    user, key = store.user("projects")
+    project = store.server.add_project(
+        f"p-{time.monotonic_ns()}", organization_id=store.org, members=[user]
+    )
+    sessions = 5
+    for index in range(sessions):
+        session = store.server.add_session(user, project_id=project, created_at=T0)
+        run = store.server.add_training_run(session, base_model="Qwen/Qwen3-8B", lora_rank=8)
+        store.server.add_checkpoint(run, "weights", "0001", files={"w": 100 + index})
+    later = T0 + dt.timedelta(hours=1)
+    for _ in range(200):  # newer, so they fill the first page; no checkpoints: never read
+        store.server.add_session(user, project_id=project, created_at=later)
+    store.runs(user, {0: 2})  # a session in no project: 100 bytes each
+    with RestClient(store.base_url, key) as client:
+        report = client.storage_report(by="project")
+    assert report.by == "project"
+    assert [(r.key, r.checkpoints, r.size_bytes) for r in report.rows] == [
+        (project, sessions, sum(100 + i for i in range(sessions))),
+        ("(no project)", 2, 200),
+    ]
+    # A member may not read the storage rate: no cost, and the report says why.
+    assert report.rate_usd_per_gigabyte_month is None and report.estimated_monthly_cost_usd is None
+    assert report.rate_unavailable == "reading the storage rate needs the admin role"
+    assert report.model_dump()["rows"][0]["estimated_monthly_cost_usd"] is None
+
+
+def test_storage_report_costs_at_the_rate_an_admin_reads(store: Store) -> None:
+    admin = store.server.add_user(
+        f"admin-{time.monotonic_ns()}@example.com", organization_id=store.org, role="admin"
+    )
+    store.runs(admin, {0: 3, 4: 1})
+    with RestClient(store.base_url, store.server.add_api_key(admin)) as client:
+        report = client.storage_report()
+    assert report.rate_usd_per_gigabyte_month == 0.10 and report.rate_unavailable is None
+    assert [report.cost(row) for row in report.rows] == [
+        pytest.approx(500 / 10**9 * 0.10),
+        pytest.approx(300 / 10**9 * 0.10),
+    ]
+    dumped = report.model_dump()
+    assert dumped["estimated_monthly_cost_usd"] == pytest.approx(800 / 10**9 * 0.10)
+    assert dumped["total"]["estimated_monthly_cost_usd"] == dumped["estimated_monthly_cost_usd"]

@@ -926,29 +926,36 @@ class RestClient:
         *,
         training_run_ids: Sequence[str] | None = None,
         progress: StorageProgress | None = None,
+        by: Literal["run", "project"] = "run",
     ) -> StorageReport:
-        """Bytes and checkpoint counts per training run, biggest first, with totals.
+        """Bytes, checkpoint counts and monthly cost per training run or project, biggest first.
 
-        ``GET /api/v1/checkpoints``, every page at once (or each named run's listing). Blocks
-        until done.
+        ``GET /api/v1/checkpoints``, every page at once (or each named run's listing), beside
+        ``GET /api/v1/billing/usage/checkpoints/current`` for the storage rate and, by project,
+        ``POST /api/v1/sessions/search`` and ``GET /api/v1/sessions/{id}`` for each session in
+        a project. Blocks until done.
+
+        The costs are filled when the caller may read the rate (admins); otherwise
+        ``report.rate_unavailable`` says why they are not.
 
         Args:
             training_run_ids: only these runs; every run of the caller's when None.
             progress: called as ``progress(checkpoints_listed, total_or_None)``, or
                 ``progress(runs_listed, runs)`` with ``training_run_ids``.
+            by: ``"run"``: a row per training run; ``"project"``: a row per project, the runs
+                in none under ``"(no project)"``.
 
         Raises:
             ValueError: at once, for a run id that cannot name a run (empty, ``.``, ``..``,
-                holding ``/``).
+                holding ``/``), or another ``by``.
 
         Example:
-            >>> report = client.storage_report()
-            >>> for row in report.rows[:5]: print(row.key, row.size_bytes)
+            >>> report = client.storage_report(by="project")
+            >>> for row in report.rows[:5]: print(row.key, row.size_bytes, report.cost(row))
         """
         from tinker_rest import _storage
 
-        checkpoints = _storage.list_checkpoints(self, training_run_ids, progress)
-        return _storage.build_report(checkpoints)
+        return _storage.storage_report(self, training_run_ids, progress, by=by)
 
     def prune_checkpoints(
         self,

@@ -5,7 +5,8 @@ Two jobs built on the listing and delete operations, for :meth:`RestClient.stora
 commands:
 
 - a *storage report*: bytes and checkpoint counts per training run (or per project), biggest
-  first, with totals, how many are public and how many already expire;
+  first, with totals, how many are public and how many already expire, and what they cost a
+  month at the storage rate the service reports (:func:`storage_rate`, readable by admins);
 - a *prune*: a :class:`RetentionPolicy` turned into a :class:`PrunePlan` (what goes, what
   stays, the bytes freed) by :func:`plan_prune`, a pure function of the listing and the clock,
   then carried out at the client's full concurrency by :func:`carry_out`.
@@ -30,6 +31,7 @@ from tinker_rest._errors import (
     APITimeoutError,
     AuthenticationError,
     NotFoundError,
+    PermissionDeniedError,
     TinkerRestError,
 )
 
@@ -49,7 +51,10 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-GIB = 1024**3
+# The service's storage rate is per gigabyte (10^9 bytes) and month, as its size_gigabytes.
+GIGABYTE = 10**9
+NO_PROJECT = "(no project)"
+SEARCH_PAGE = 200  # the most sessions one search page holds (the spec's maximum)
 PAGE_SIZE = 1000  # the most the listing operations return in one page (the spec's maximum)
 CHECKPOINT_TYPES = ("training", "sampler", "external")
 # The names a checkpoint type goes by: its own, and the kind in its tinker paths.
@@ -213,6 +218,79 @@ class NotOwnedError(TinkerRestError):
     """A prune named a training run that is not the caller's own."""
 
 
+def run_projects(client: RestClient) -> dict[str, str]:
+    """The project of every training run in a project that the caller can see.
+
+    ``POST /api/v1/sessions/search`` (every page), then ``GET /api/v1/sessions/{id}``
+
+    The search is of accessible sessions, in pages of the most the service gives
+    (:data:`SEARCH_PAGE`); the sessions in a project that hold checkpoints (the search says
+    both) are then read all at once, since a session's runs are in its project: a session
+    without checkpoints adds nothing to a report, and skipping them saves a request each. Runs
+    missing from the answer are in no project.
+
+    Measured against the reference server on loopback (200 sessions, 100 in a project, three
+    checkpoints each; 2 busy shared cores, so only ratios within one run mean anything): a
+    report by project took 4x to 10x a report by run, nearly all of it the 100 session reads.
+    """
+    search = {"owner": {"type": "accessible"}, "limit": SEARCH_PAGE}
+    in_projects = [
+        (summary.session_id, summary.project_id)
+        for summary in client.iter_search_sessions(search)
+        if summary.project_id and summary.checkpoints_count != 0
+    ]
+    futures = [client.get_session(session_id, "accessible") for session_id, _ in in_projects]
+    projects: dict[str, str] = {}
+    for (_, project), future in zip(in_projects, futures, strict=True):
+        for run in future.result().training_run_ids:
+            projects[run] = project
+    return projects
+
+
+@dataclasses.dataclass(frozen=True)
+class StorageRate:
+    """The storage rate the service reports, or why there is none."""
+
+    usd_per_gigabyte_month: float | None
+    unavailable: str | None = None
+
+
+def storage_rate(client: RestClient) -> Callable[[], StorageRate]:
+    """Ask for the organization's checkpoint storage rate, in USD per gigabyte-month, now.
+
+    ``GET /api/v1/billing/usage/checkpoints/current``
+
+    The operation of :meth:`AdminClient.get_current_checkpoint_storage_usage
+    <tinker_rest.AdminClient.get_current_checkpoint_storage_usage>`, sent through ``client`` so
+    that a report needs no second client. Only admins may read it: a 403 gives no rate and
+    says why. The rate only prices the report, so any other failure (a service without the
+    operation, an answer that does not parse) gives no rate either, with the error as the
+    reason, rather than losing the report.
+
+    Returns:
+        At once, a function that waits for the answer: the request runs beside the listing.
+    """
+    from tinker_rest_client.api import billing
+
+    answer = client._call(
+        billing.get_current_checkpoint_storage_usage.build_request(),
+        "CurrentCheckpointStorageUsageResponse",
+    )
+
+    def rate() -> StorageRate:
+        try:
+            value = answer.result().effective_rate_usd_per_gigabyte_month
+        except PermissionDeniedError:
+            return StorageRate(None, "reading the storage rate needs the admin role")
+        except TinkerRestError as exc:
+            return StorageRate(None, f"the storage rate could not be read ({exc})")
+        if not isinstance(value, int | float):
+            return StorageRate(None, "the service reports no storage rate")
+        return StorageRate(float(value))
+
+    return rate
+
+
 def _as_done(
     futures: Sequence[APIFuture[T]], progress: Progress | None, total: int
 ) -> Iterable[APIFuture[T]]:
@@ -242,8 +320,8 @@ class StorageRow:
     oldest: datetime.datetime | None
     newest: datetime.datetime | None
 
-    def model_dump(self) -> dict[str, object]:
-        """The row as plain JSON-ready values."""
+    def model_dump(self, mode: str = "json") -> dict[str, object]:
+        """The row as plain JSON-ready values (``mode`` is pydantic's; any mode gives JSON)."""
         data = dataclasses.asdict(self)
         for name in ("oldest", "newest"):
             value = data[name]
@@ -255,33 +333,47 @@ class StorageRow:
 class StorageReport:
     """Storage per training run or per project, biggest first, with totals.
 
-    ``estimated_monthly_cost_usd`` is filled only when the service reports a rate.
+    The costs are filled only when the service reports a rate
+    (``rate_usd_per_gigabyte_month``); ``rate_unavailable`` then says why there is none (the
+    rate is readable by admins only).
     """
 
     by: Literal["run", "project"]
     rows: tuple[StorageRow, ...]
     total: StorageRow
     rate_usd_per_gigabyte_month: float | None = None
+    rate_unavailable: str | None = None
 
     @property
     def estimated_monthly_cost_usd(self) -> float | None:
         """The total's monthly cost at the service's rate, or None without one."""
-        return monthly_cost(self.total.size_bytes, self.rate_usd_per_gigabyte_month)
+        return self.cost(self.total)
 
-    def model_dump(self) -> dict[str, object]:
-        """The report as plain JSON-ready values."""
+    def cost(self, row: StorageRow) -> float | None:
+        """A row's monthly cost at the service's rate, or None without one."""
+        return monthly_cost(row.size_bytes, self.rate_usd_per_gigabyte_month)
+
+    def model_dump(self, mode: str = "json") -> dict[str, object]:
+        """The report as plain JSON-ready values; each row with its monthly cost."""
         return {
             "by": self.by,
-            "rows": [row.model_dump() for row in self.rows],
-            "total": self.total.model_dump(),
+            "rows": [
+                {**row.model_dump(mode), "estimated_monthly_cost_usd": self.cost(row)}
+                for row in self.rows
+            ],
+            "total": {
+                **self.total.model_dump(mode),
+                "estimated_monthly_cost_usd": self.estimated_monthly_cost_usd,
+            },
             "rate_usd_per_gigabyte_month": self.rate_usd_per_gigabyte_month,
+            "rate_unavailable": self.rate_unavailable,
             "estimated_monthly_cost_usd": self.estimated_monthly_cost_usd,
         }
 
 
 def monthly_cost(size_bytes: int, rate: float | None) -> float | None:
-    """What ``size_bytes`` cost a month at ``rate`` dollars per GiB-month, or None."""
-    return None if rate is None else round(size_bytes / GIB * rate, 4)
+    """What ``size_bytes`` cost a month at ``rate`` dollars per gigabyte (10^9 B), or None."""
+    return None if rate is None else size_bytes / GIGABYTE * rate
 
 
 def _row(key: str, checkpoints: Sequence[Checkpoint]) -> StorageRow:
@@ -302,17 +394,17 @@ def build_report(
     checkpoints: Sequence[Checkpoint],
     *,
     by: Literal["run", "project"] = "run",
-    projects: dict[str, str | None] | None = None,
-    rate_usd_per_gigabyte_month: float | None = None,
+    projects: dict[str, str] | None = None,
+    rate: StorageRate | None = None,
 ) -> StorageReport:
     """Group checkpoints by run (or by project, through ``projects``: run id -> project id).
 
-    Runs with no project are grouped under ``"(no project)"``.
+    Runs with no project are grouped under :data:`NO_PROJECT`, ``"(no project)"``.
     """
     groups: dict[str, list[Checkpoint]] = defaultdict(list)
     for checkpoint in checkpoints:
         run = run_of(checkpoint)
-        key = run if by == "run" else (projects or {}).get(run) or "(no project)"
+        key = run if by == "run" else (projects or {}).get(run) or NO_PROJECT
         groups[key].append(checkpoint)
     rows = sorted(
         (_row(key, members) for key, members in groups.items()),
@@ -322,8 +414,38 @@ def build_report(
         by=by,
         rows=tuple(rows),
         total=_row("total", checkpoints),
-        rate_usd_per_gigabyte_month=rate_usd_per_gigabyte_month,
+        rate_usd_per_gigabyte_month=rate.usd_per_gigabyte_month if rate else None,
+        rate_unavailable=rate.unavailable if rate else None,
     )
+
+
+def storage_report(
+    client: RestClient,
+    training_run_ids: Sequence[str] | None = None,
+    progress: Progress | None = None,
+    *,
+    by: Literal["run", "project"] = "run",
+) -> StorageReport:
+    """List the checkpoints, ask for the storage rate and (by project) map runs to projects,
+    all at once, and build the report. See :meth:`RestClient.storage_report`.
+
+    Raises:
+        ValueError: ``by`` is neither ``"run"`` nor ``"project"``, or a run id is bad.
+    """
+    if by not in ("run", "project"):
+        raise ValueError(f"by must be 'run' or 'project', not {by!r}")
+    runs = check_run_ids(training_run_ids)
+    rate = storage_rate(client)
+    with concurrent.futures.ThreadPoolExecutor(1, "tinker-rest-projects") as mapper:
+        # The search pages follow one another (a cursor each); they go beside the listing.
+        projects = mapper.submit(run_projects, client) if by == "project" else None
+        checkpoints = list_checkpoints(client, runs, progress)
+        return build_report(
+            checkpoints,
+            by=by,
+            projects=projects.result() if projects is not None else None,
+            rate=rate(),
+        )
 
 
 # -- retention policies ----------------------------------------------------------------------
@@ -378,18 +500,26 @@ class PrunePlan:
     now: datetime.datetime
     delete: tuple[Checkpoint, ...]
     keep: tuple[Checkpoint, ...]
+    rate_usd_per_gigabyte_month: float | None = None
 
     @property
     def bytes_freed(self) -> int:
         """The bytes the checkpoints to delete hold (those whose size the service reports)."""
         return sum(_size(c) for c in self.delete)
 
-    def model_dump(self) -> dict[str, object]:
+    @property
+    def monthly_cost_freed_usd(self) -> float | None:
+        """What the checkpoints to delete cost a month, at the service's rate; None without."""
+        return monthly_cost(self.bytes_freed, self.rate_usd_per_gigabyte_month)
+
+    def model_dump(self, mode: str = "json") -> dict[str, object]:
         """The plan as plain JSON-ready values: paths to delete and to keep, bytes freed."""
         return {
             "delete": [c.tinker_path for c in self.delete],
             "keep": [c.tinker_path for c in self.keep],
             "bytes_freed": self.bytes_freed,
+            "rate_usd_per_gigabyte_month": self.rate_usd_per_gigabyte_month,
+            "estimated_monthly_cost_freed_usd": self.monthly_cost_freed_usd,
         }
 
 
@@ -397,10 +527,13 @@ def plan_prune(
     checkpoints: Iterable[Checkpoint],
     policy: RetentionPolicy,
     now: datetime.datetime | None = None,
+    *,
+    rate_usd_per_gigabyte_month: float | None = None,
 ) -> PrunePlan:
     """Split the checkpoints in the policy's scope into those to delete and those to keep.
 
     A pure function of the listing and ``now``: the same input always gives the same plan.
+    ``rate_usd_per_gigabyte_month`` (the service's storage rate) prices the bytes freed.
     """
     now = now or datetime.datetime.now(datetime.UTC)
     cutoff = None
@@ -426,7 +559,13 @@ def plan_prune(
             if goes and policy.keep_public and checkpoint.public is True:
                 goes = False
             (delete if goes else keep).append(checkpoint)
-    return PrunePlan(policy=policy, now=now, delete=tuple(delete), keep=tuple(keep))
+    return PrunePlan(
+        policy=policy,
+        now=now,
+        delete=tuple(delete),
+        keep=tuple(keep),
+        rate_usd_per_gigabyte_month=rate_usd_per_gigabyte_month,
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -451,10 +590,10 @@ class PruneResult:
         """Whether every checkpoint of the plan was dealt with."""
         return not self.failed and not self.not_attempted and self.stopped is None
 
-    def model_dump(self) -> dict[str, object]:
+    def model_dump(self, mode: str = "json") -> dict[str, object]:
         """The result as plain JSON-ready values."""
         return {
-            **self.plan.model_dump(),
+            **self.plan.model_dump(mode),
             "dry_run": self.dry_run,
             "action": "set_ttl" if self.set_ttl_seconds is not None else "delete",
             "set_ttl_seconds": self.set_ttl_seconds,

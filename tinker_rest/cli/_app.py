@@ -27,8 +27,10 @@ from tinker_rest._errors import (
 )
 from tinker_rest._version import __version__
 from tinker_rest.cli._auth import auth_group, version
+from tinker_rest.cli._billing import billing_group
 from tinker_rest.cli._checkpoints import checkpoint_group
-from tinker_rest.cli._context import FORMATS, Settings, SettingsError
+from tinker_rest.cli._context import FORMATS, CommandError, Settings
+from tinker_rest.cli._models import model_group
 from tinker_rest.cli._runs import run_group
 from tinker_rest.cli._server import admin, serve
 from tinker_rest.cli._sessions import audit, sampler_group, session_group
@@ -76,7 +78,8 @@ _STATUS_HINTS = {
     "`tinker-rest COMMAND --help`.",
     401: "the API key was refused: check --api-key, the TINKER_API_KEY environment variable "
     "or `tinker-rest auth login`.",
-    403: "your API key lacks the role or project access this needs (the audit log needs an admin).",
+    403: "your API key lacks the role or project access this needs (the audit log and billing "
+    "need an admin of your organization).",
     404: "check the id; it may not exist or may not be visible to you "
     "(list commands take --access-scope accessible).",
     409: "the checkpoint is already in that state.",
@@ -101,7 +104,7 @@ def describe(exc: TinkerRestError, settings: Settings | None) -> tuple[str, str]
         if exc.request_id:
             hint = f"{hint} Request id: {exc.request_id}"
         return message, hint
-    if isinstance(exc, SettingsError):
+    if isinstance(exc, CommandError):
         return str(exc), exc.hint
     if isinstance(exc, MissingAPIKeyError):
         return "no API key", (
@@ -187,6 +190,8 @@ cli.add_command(session_group)
 cli.add_command(sampler_group)
 cli.add_command(audit)
 cli.add_command(auth_group)
+cli.add_command(model_group)
+cli.add_command(billing_group)
 cli.add_command(version)
 cli.add_command(serve)
 cli.add_command(admin)

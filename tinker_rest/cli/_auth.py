@@ -1,9 +1,9 @@
-"""``tinker-rest auth login/logout/status`` and ``tinker-rest version``, as the official CLI has.
+"""``tinker-rest auth login/logout/status/whoami`` and ``tinker-rest version``, as the official
+CLI has them.
 
-``auth login`` asks for a key, checks it with an authenticated call, and stores it in the
-credentials file (:mod:`tinker_rest.cli._credentials`), used when neither ``--api-key`` nor
-``TINKER_API_KEY`` gives one. ``auth whoami`` needs the service's ``whoami`` call and comes
-with it.
+``auth login`` asks for a key, checks it with ``whoami`` (``GET /api/v1/auth/apikey/me``), and
+stores it in the credentials file (:mod:`tinker_rest.cli._credentials`), used when neither
+``--api-key`` nor ``TINKER_API_KEY`` gives one. ``auth whoami`` shows whose key is in use.
 """
 
 from __future__ import annotations
@@ -15,7 +15,13 @@ from tinker_rest._errors import TinkerRestError
 from tinker_rest._version import __version__
 from tinker_rest.cli import _credentials as credentials
 from tinker_rest.cli import _output as out
-from tinker_rest.cli._context import Settings, SettingsError, check_base_url, pass_settings
+from tinker_rest.cli._context import (
+    Settings,
+    SettingsError,
+    check_base_url,
+    format_option,
+    pass_settings,
+)
 
 
 @click.command("version")
@@ -48,10 +54,11 @@ def auth_login(settings: Settings) -> None:
     key = key.strip()
     if not key:
         raise click.BadParameter("the API key must not be empty")
-    # An authenticated call checks the key before it is stored.
+    # The service says whose key it is before it is stored.
     with RestClient(base_url, key) as client:
-        client.list_training_runs(limit=1).result()
+        me = client.whoami().result()
     path = credentials.remember(key, name=f"tinker-rest ({base_url})", note=base_url)
+    click.echo(f"Logged in as {me.email or me.user_urn} ({me.org_urn}).")
     out.note(f"Stored the API key in {path}; it is used when no other key is given.")
 
 
@@ -90,3 +97,19 @@ def auth_status(settings: Settings) -> None:
         click.echo("Tinker accessible: no")
         raise
     click.echo("Tinker accessible: yes")
+
+
+@auth_group.command("whoami")
+@format_option
+@pass_settings
+def auth_whoami(settings: Settings) -> None:
+    """Show the user and organization the API key in use belongs to.
+
+    JSON: the official CLI's ``{user_urn, org_urn, email}``.
+    """
+    me = settings.client().whoami().result()
+    if settings.json:
+        out.echo_json(out.to_json(me))
+        return
+    rows = [("Email", me.email or "-"), ("User", me.user_urn), ("Organization", me.org_urn)]
+    out.print_table(out.details_table(rows))

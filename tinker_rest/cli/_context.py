@@ -9,6 +9,7 @@ from typing import Any, Literal, NoReturn, TypeVar
 
 import click
 
+from tinker_rest._admin import AdminClient
 from tinker_rest._client import DEFAULT_BASE_URL, RestClient
 from tinker_rest._errors import InvalidTinkerPathError, TinkerRestError
 from tinker_rest._paths import TinkerPath
@@ -25,12 +26,16 @@ def scope(value: str) -> Scope:
     return "accessible" if value == "accessible" else "owned"
 
 
-class SettingsError(TinkerRestError):
-    """A setting that cannot work, found before any request is sent; says how to fix it."""
+class CommandError(TinkerRestError):
+    """A command that cannot do what was asked; the message says why, the hint what to do."""
 
     def __init__(self, message: str, hint: str) -> None:
         super().__init__(message)
         self.hint = hint
+
+
+class SettingsError(CommandError):
+    """A setting that cannot work, found before any request is sent; says how to fix it."""
 
 
 def check_base_url(url: str) -> str:
@@ -69,6 +74,7 @@ class Settings:
     api_key: str | None = None
     format: Format = "table"
     _client: RestClient | None = None
+    _admin: AdminClient | None = None
 
     @property
     def json(self) -> bool:
@@ -91,15 +97,27 @@ class Settings:
             MissingAPIKeyError: no key was given, set or stored.
         """
         if self._client is None:
-            base_url = check_base_url(self.effective_base_url())
-            self._client = RestClient(base_url, self.effective_api_key())
+            self._client = RestClient(*self._connection())
         return self._client
 
+    def admin(self) -> AdminClient:
+        """The admin client (billing), made on first use as :meth:`client` is; same raises."""
+        if self._admin is None:
+            self._admin = AdminClient(*self._connection())
+        return self._admin
+
+    def _connection(self) -> tuple[str, str | None]:
+        """The base URL, once checked, and the key for a client."""
+        return check_base_url(self.effective_base_url()), self.effective_api_key()
+
     def close(self) -> None:
-        """Close the client if one was made."""
+        """Close the clients that were made."""
         if self._client is not None:
             self._client.close()
             self._client = None
+        if self._admin is not None:
+            self._admin.close()
+            self._admin = None
 
 
 pass_settings = click.make_pass_decorator(Settings, ensure=True)

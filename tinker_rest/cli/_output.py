@@ -81,6 +81,13 @@ def human_size(size: int | None) -> str:
     return f"{value:.1f} {unit}"
 
 
+def usd(amount: float | None) -> str:
+    """``$1.23``; below a cent two significant digits (``$0.0042``); unknown → ``-``."""
+    if amount is None:
+        return "-"
+    return f"${amount:,.2f}" if amount >= 0.01 or amount == 0 else f"${amount:.2g}"
+
+
 def relative_time(when: datetime.datetime | None, now: datetime.datetime | None = None) -> str:
     """``3 hours ago`` or ``in 2 days``; unknown → ``-``."""
     if when is None:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import datetime
+from pathlib import Path
 from typing import Any, Literal
 
 import click
+import httpx
 from rich.table import Table
 
+from tinker_rest._download import DownloadEvent, download_archive
 from tinker_rest.cli import _output as out
 from tinker_rest.cli._context import (
+    CommandError,
     Settings,
     access_scope_option,
     format_option,
@@ -105,6 +109,91 @@ def session_assign_project(settings: Settings, session_id: str, project_id: str)
         out.echo_json({"session_id": session_id, "project_id": project_id})
     else:
         click.echo(f"Session {session_id} is now in project {project_id}")
+
+
+# How often to ask whether a trace is ready (as the official CLI), and for how long at most.
+TRACE_POLL_INTERVAL = 5.0
+TRACE_DEADLINE = 600.0
+
+
+@session_group.command("export-trace")
+@click.argument("session_id")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    help="The file to write (an existing directory: <session id>.pftrace in it).  "
+    "[default: ./<session id>.pftrace]",
+)
+@click.option("--url-only", is_flag=True, help="Print the signed URL instead of downloading.")
+@format_option
+@pass_settings
+def session_export_trace(
+    settings: Settings, session_id: str, output: Path | None, url_only: bool
+) -> None:
+    """Export a session's timeline as a trace file that https://ui.perfetto.dev opens.
+
+    The service builds the trace (this may take a while), then it is downloaded with a
+    progress bar; a broken download resumes when the command is run again. The signed URL
+    --url-only prints needs no API key and lasts about an hour.
+
+    \b
+    Examples:
+      tinker-rest session export-trace sess-7f3a
+      curl -o trace.pftrace "$(tinker-rest session export-trace sess-7f3a --url-only)"
+    """
+    client = settings.client()
+
+    def export() -> str:
+        try:
+            return client.export_session_trace(
+                session_id, deadline=TRACE_DEADLINE, poll_interval=TRACE_POLL_INTERVAL
+            ).result()
+        except TimeoutError:  # an OSError, which would otherwise read as a file problem
+            raise CommandError(
+                f"the trace of {session_id} was not ready within {TRACE_DEADLINE:g} s",
+                "run the same command again later; the service keeps building it.",
+            ) from None
+
+    if not settings.json:
+        out.note(f"Exporting trace for session {session_id} (this may take a while)...")
+    url = export()
+    urls = iter([url])
+    if url_only:
+        if settings.json:
+            out.echo_json({"session_id": session_id, "url": url})
+        else:
+            click.echo(url)  # bare, for "$(tinker-rest session export-trace ID --url-only)"
+        return
+    target = output or Path.cwd() / f"{session_id}.pftrace"
+    if target.is_dir():
+        target = target / f"{session_id}.pftrace"
+        if target.is_dir():
+            raise CommandError(f"{target} is a directory", "pass -o with a file name.")
+    with out.DownloadDisplay(target.name) as display, httpx.Client() as http:
+
+        def event(event: DownloadEvent) -> None:
+            if event.phase != "waiting":  # the trace is built already: nothing to wait for
+                display.event(event)
+
+        download_archive(
+            http,
+            # The URL at first; asked for again when it has expired (the trace is reused).
+            lambda: next(urls, None) or export(),
+            target,
+            extract=False,
+            force=True,  # as the official CLI, a trace file of the same name is replaced
+            progress=display.progress,
+            on_event=event,
+        )
+    size = target.stat().st_size
+    if settings.json:
+        out.echo_json(
+            {"session_id": session_id, "destination": str(target), "file_size_bytes": size}
+        )
+        return
+    rows = [("Session", session_id), ("Saved to", str(target)), ("Size", out.human_size(size))]
+    out.print_table(out.details_table(rows, heading=f"Trace export: {session_id}"))
 
 
 @click.group("sampler")

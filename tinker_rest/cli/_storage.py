@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 from collections.abc import Iterator, Sequence
+from typing import Literal
 
 import click
 from rich.table import Table
@@ -71,68 +72,83 @@ def _ttl_duration(ctx: click.Context, param: click.Parameter, value: str | None)
     "--run-id", "run_ids", multiple=True, callback=_run_ids, help="Only this run (repeat)."
 )
 @click.option(
+    "--by",
+    type=click.Choice(["run", "project"]),
+    default="run",
+    show_default=True,
+    help="A row per training run, or per project (runs in none: '(no project)').",
+)
+@click.option(
     "--top",
     type=click.IntRange(min=0),
     default=20,
     show_default=True,
-    help="Show the N biggest; 0 shows every run (JSON always has all).",
+    help="Show the N biggest; 0 shows every row (JSON always has all).",
 )
 @format_option
 @pass_settings
-def storage(settings: Settings, run_ids: tuple[str, ...], top: int) -> None:
-    """What is taking your checkpoint storage: bytes and counts per run, biggest first.
+def storage(settings: Settings, run_ids: tuple[str, ...], by: str, top: int) -> None:
+    """What is taking your checkpoint storage: bytes, counts and cost per run, biggest first.
 
-    Lists every checkpoint of yours (all pages at once) and adds them up per training run,
-    with totals, how many are published and how many already expire.
+    Lists every checkpoint of yours (all pages at once) and adds them up per training run (or
+    per project with --by project), with totals, how many are published, how many already
+    expire and, when your key may read the storage rate (admins), the estimated monthly cost.
 
     \b
     Examples:
       tinker-rest storage
+      tinker-rest storage --by project
       tinker-rest -f json storage | jq '.rows[0]'
     """
     client = settings.client()
+    grouping: Literal["run", "project"] = "project" if by == "project" else "run"
     with _bar("Listing checkpoints") as progress:
-        report = client.storage_report(training_run_ids=run_ids or None, progress=progress)
+        report = client.storage_report(
+            training_run_ids=run_ids or None, progress=progress, by=grouping
+        )
     if settings.json:
-        out.echo_json(report.model_dump())
+        out.echo_json(out.to_json(report))
         return
     rows = report.rows if top == 0 else report.rows[:top]
-    table = Table(
-        title=f"Checkpoint storage by run ({len(report.rows)} runs)", title_justify="left"
-    )
-    table.add_column("Training run", overflow="fold")
+    count = len(report.rows)
+    things = ("run" if grouping == "run" else "project") + "s" * (count != 1)
+    table = Table(title=f"Checkpoint storage by {by} ({count} {things})", title_justify="left")
+    table.add_column("Training run" if grouping == "run" else "Project", overflow="fold")
     table.add_column("Checkpoints", justify="right")
     table.add_column("Size", justify="right")
     table.add_column("Share", justify="right")
+    priced = report.rate_usd_per_gigabyte_month is not None
+    if priced:
+        table.add_column("Cost/month", justify="right")
     table.add_column("Public", justify="right")
     table.add_column("Expiring", justify="right")
     table.add_column("Newest")
     whole = report.total.size_bytes or 1
-    for row in rows:
+    for row in [*rows, report.total]:
+        if row is report.total:
+            table.add_section()
+        share = f"{100 * row.size_bytes / whole:.1f}%" if report.total.size_bytes else "-"
+        cost = [out.usd(report.cost(row))] if priced else []
         table.add_row(
             row.key,
             str(row.checkpoints),
             out.human_size(row.size_bytes),
-            f"{100 * row.size_bytes / whole:.1f}%",
+            share,
+            *cost,
             str(row.public),
             str(row.expiring),
             out.relative_time(row.newest),
         )
-    total = report.total
-    table.add_section()
-    table.add_row(
-        "total",
-        str(total.checkpoints),
-        out.human_size(total.size_bytes),
-        "100.0%" if total.size_bytes else "-",
-        str(total.public),
-        str(total.expiring),
-        out.relative_time(total.newest),
-    )
-    hint = None
+    notes = []
     if len(rows) < len(report.rows):
-        hint = f"The {len(rows)} biggest of {len(report.rows)} runs; --top 0 shows all."
-    out.print_table(table, hint)
+        notes.append(f"The {len(rows)} biggest of {count} {things}; --top 0 shows all.")
+    if priced:
+        notes.append(
+            f"Cost at the service's rate, ${report.rate_usd_per_gigabyte_month:g} per GB-month."
+        )
+    elif report.rate_unavailable:
+        notes.append(f"No cost shown: {report.rate_unavailable}.")
+    out.print_table(table, "\n".join(notes) or None)
 
 
 # -- checkpoint prune ------------------------------------------------------------------------
@@ -215,28 +231,33 @@ def prune(
         keep_public=keep_public,
     )
     client = settings.client()
+    rate = _storage.storage_rate(client)  # beside the listing; prices the bytes freed
     with _bar("Listing checkpoints") as progress:
         checkpoints = _storage.list_checkpoints(client, run_ids or None, progress, owned=True)
-    plan = _storage.plan_prune(checkpoints, policy)
+    plan = _storage.plan_prune(
+        checkpoints, policy, rate_usd_per_gigabyte_month=rate().usd_per_gigabyte_month
+    )
     verb = "expire" if ttl_seconds is not None else "delete"
     _show_plan(settings, plan, verb)
     if dry_run or not plan.delete:
         if settings.json:
             out.echo_json(
-                _storage.PruneResult(
-                    plan=plan, done=(), failed=(), dry_run=dry_run, set_ttl_seconds=ttl_seconds
-                ).model_dump()
+                out.to_json(
+                    _storage.PruneResult(
+                        plan=plan, done=(), failed=(), dry_run=dry_run, set_ttl_seconds=ttl_seconds
+                    )
+                )
             )
         elif not plan.delete:
             click.echo("Nothing to prune.")
         return
-    summary = _summary(plan.delete)
+    summary = _summary(plan.delete, plan.rate_usd_per_gigabyte_month)
     if not yes and not click.confirm(f"{verb.capitalize()} {summary}?", default=False, err=True):
         if settings.json:
             out.echo_json(
-                _storage.PruneResult(
-                    plan=plan, done=(), failed=(), set_ttl_seconds=ttl_seconds
-                ).model_dump()
+                out.to_json(
+                    _storage.PruneResult(plan=plan, done=(), failed=(), set_ttl_seconds=ttl_seconds)
+                )
             )
         out.note("Nothing changed.")
         return
@@ -245,7 +266,7 @@ def prune(
     for path, exc in result.failed:
         click.echo(f"Error: could not {verb} {path}: {exc}", err=True)
     if settings.json:
-        out.echo_json(result.model_dump())
+        out.echo_json(out.to_json(result))
     else:
         done = {*result.done}
         size = out.human_size(
@@ -266,10 +287,11 @@ def prune(
         raise click.exceptions.Exit(1)
 
 
-def _summary(checkpoints: Sequence[Checkpoint]) -> str:
+def _summary(checkpoints: Sequence[Checkpoint], rate: float | None = None) -> str:
     size = sum(out.checkpoint_size(c) or 0 for c in checkpoints)
     count = len(checkpoints)
-    return f"{count} checkpoint{'s' * (count != 1)}, {out.human_size(size)}"
+    cost = "" if rate is None else f", {out.usd(_storage.monthly_cost(size, rate))}/month"
+    return f"{count} checkpoint{'s' * (count != 1)}, {out.human_size(size)}{cost}"
 
 
 def _show_plan(settings: Settings, plan: _storage.PrunePlan, verb: str) -> None:
@@ -282,7 +304,8 @@ def _show_plan(settings: Settings, plan: _storage.PrunePlan, verb: str) -> None:
     for index, group in enumerate((plan.delete, plan.keep)):
         for ckpt in group:
             runs.setdefault(_storage.run_of(ckpt), [[], []])[index].append(ckpt)
-    table = Table(title=f"To {verb}: {_summary(plan.delete)}", title_justify="left")
+    rate = plan.rate_usd_per_gigabyte_month
+    table = Table(title=f"To {verb}: {_summary(plan.delete, rate)}", title_justify="left")
     rows = sorted(runs.items(), key=lambda item: (-len(item[1][0]), item[0]))
     table.add_column("Training run", overflow="fold")
     table.add_column(f"To {verb}", justify="right")
@@ -301,4 +324,4 @@ def _show_plan(settings: Settings, plan: _storage.PrunePlan, verb: str) -> None:
     console.print(table)
     if len(rows) > PLAN_ROWS:
         console.print(f"... and {len(rows) - PLAN_ROWS} more runs; -f json lists every path.")
-    console.print(f"To keep: {_summary(plan.keep)} (in scope of the policy).", soft_wrap=True)
+    console.print(f"To keep: {_summary(plan.keep, rate)} (in scope of the policy).", soft_wrap=True)
