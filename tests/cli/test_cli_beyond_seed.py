@@ -285,9 +285,8 @@ def test_export_trace_url_only(demo: Demo, tmp_path: Path, monkeypatch: pytest.M
 
 
 def test_export_trace_failures(demo: Demo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tinker_rest.server.store import traces
-
     from tinker_rest.cli import _sessions
+    from tinker_rest.server.store import traces
 
     monkeypatch.chdir(tmp_path)
     failed(demo.invoke("session", "export-trace", "sess-nope"), "(HTTP 404)", "check the id")
