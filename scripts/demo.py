@@ -129,6 +129,9 @@ def shell_tour(base_url: str, api_key: str, run_id: str, tinker_path: str, folde
         ["checkpoint", "list", "--run-id", run_id],
         ["checkpoint", "download", tinker_path, "-o", str(folder / "downloads")],
         ["-f", "json", "checkpoint", "info", tinker_path],
+        ["model", "list"],
+        ["storage", "--by", "project"],
+        ["checkpoint", "prune", "--keep-last", "1", "--dry-run"],
     ]
     for args in commands:
         step("$ tinker-rest " + " ".join(args))
