@@ -104,10 +104,11 @@ def test_the_installed_wheel_is_typed(tmp_path: Path) -> None:
         and 'expression has type "str", variable has type "int"' in line
         for line in lines
     ), lines
-    # The _async twin, made by a decorator, keeps the seed's parameters and defaults.
+    # The _async twin, made by a decorator, keeps the method's parameters and defaults (the
+    # seed's, and the official SDK's project_id).
     assert (
         'user.py:9: note: Revealed type is "def (limit: int =, offset: int =, access_scope: '
-        "Literal['owned'] | Literal['accessible'] =) -> "
+        "Literal['owned'] | Literal['accessible'] =, project_id: str | None =) -> "
         'typing.Coroutine[Any, Any, tinker_rest_models.TrainingRunsResponse]"'
     ) in lines, lines
     errors = [line for line in lines if ": error:" in line]
