@@ -369,17 +369,22 @@ def test_waiting_inside_a_worker_thread_raises_instead_of_deadlocking(make_clien
 
     client = make_client(Script(slow), max_workers=1)
     errors: list[BaseException] = []
+    called = threading.Event()
 
     def callback(_: object) -> None:
         try:
             client.get_training_run("r").result()
         except RuntimeError as exc:
             errors.append(exc)
+        finally:
+            called.set()
 
     first = client.get_training_run("r")
     first.add_done_callback(callback)
     gate.set()
     first.result(timeout=10)
+    # result() returns once the value is set; the done-callbacks run after that.
+    assert called.wait(10)
     assert errors and "deadlock" in str(errors[0])
 
 

@@ -9,13 +9,14 @@ import functools
 import json
 import logging
 import os
+import re
 import threading
 import time
 import urllib.parse
 import uuid
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast, overload
 
 import httpx
 from tinker_rest_client.api import (
@@ -99,6 +100,23 @@ E = TypeVar("E", bound=enum.Enum)
 Parse = Callable[[httpx.Response], object]
 # What a call's generator yields to the engine: a request to send, or seconds to wait.
 Exchange = Generator[Outgoing | float, httpx.Response | None, T]
+
+
+# A header value that would change the request's framing.
+_UNSENDABLE = re.compile("[\r\n\0]")
+# What urlencode leaves as it is (quote_plus's always-safe characters).
+_PLAIN = re.compile(r"[A-Za-z0-9_.\-~]*")
+
+
+def _query(params: Mapping[str, Any]) -> str:
+    """``urllib.parse.urlencode(params)``, without its quoting where nothing needs quoting (the
+    common case: an enum, a number, an id); the same string either way."""
+    if all(
+        (type(v) is int or (type(v) is str and _PLAIN.fullmatch(v))) and _PLAIN.fullmatch(k)
+        for k, v in params.items()
+    ):
+        return "&".join(f"{k}={v}" for k, v in params.items())
+    return urllib.parse.urlencode(params)
 
 
 def _setting(value: str | None, env: str) -> str | None:
@@ -282,23 +300,37 @@ class RestClient:
         Raises:
             ValueError: at once, when an id in the request's path cannot be one segment.
         """
-        exchange = self._exchange(request)
-
-        def call() -> Exchange[T]:
-            response = yield from exchange
-            return self._unwrap(response, parse, expect)
-
-        return self._engine.run(call())
+        answer = functools.partial(self._unwrap, parse=parse, expect=expect)
+        return self._engine.run(self._exchange(request, answer=answer))
 
     def _send(self, request: dict[str, Any], retry: RetryPolicy | None = None) -> httpx.Response:
         """Send a request built by a generated ``build_request`` and wait for its response,
         retrying as the policy says; the response is whole (status, headers, content)."""
         return self._engine.run(self._exchange(request, retry)).result()
 
+    @overload
     def _exchange(
         self, request: dict[str, Any], retry: RetryPolicy | None = None
-    ) -> Exchange[httpx.Response]:
-        """The attempts of one request, as the engine runs them: the response to return.
+    ) -> Exchange[httpx.Response]: ...
+
+    @overload
+    def _exchange(
+        self,
+        request: dict[str, Any],
+        retry: RetryPolicy | None = None,
+        *,
+        answer: Callable[[httpx.Response], T],
+    ) -> Exchange[T]: ...
+
+    def _exchange(
+        self,
+        request: dict[str, Any],
+        retry: RetryPolicy | None = None,
+        *,
+        answer: Callable[[httpx.Response], Any] | None = None,
+    ) -> Exchange[Any]:
+        """The attempts of one request, as the engine runs them: the last response, or what
+        ``answer`` makes of it.
 
         The generated operations build the request and parse the response; this is the one
         place that turns a request dict into bytes on the wire, so it is where retries live and
@@ -312,16 +344,21 @@ class RestClient:
         policy = self.retry_policy if retry is None else retry
         check_url_segments(request["url"])
         method = request["method"].upper()
-        headers = {**self._headers, **request.get("headers", {})}
+        headers = self._headers
+        if extra := request.get("headers"):
+            headers = {**headers, **extra}
+            for name, value in extra.items():
+                if _UNSENDABLE.search(str(value)):
+                    raise ValueError(f"the {name} header contains CR, LF or NUL: {value!r}")
         if method not in ("GET", "HEAD"):
-            headers.setdefault("Content-Type", "application/json")
-            headers.setdefault("X-Idempotency-Key", uuid.uuid4().hex)
-        for name, value in headers.items():
-            if any(c in str(value) for c in "\r\n\0"):
-                raise ValueError(f"the {name} header contains CR, LF or NUL: {value!r}")
+            headers = {
+                "Content-Type": "application/json",
+                "X-Idempotency-Key": uuid.uuid4().hex,
+                **headers,
+            }
         url = self.base_url + request["url"]
         if params := request.get("params"):
-            url += "?" + urllib.parse.urlencode(params)
+            url += "?" + _query(params)
         body = b""
         if (payload := request.get("json")) is not None:
             # As httpx encodes json=: compact, UTF-8, no NaN.
@@ -329,10 +366,18 @@ class RestClient:
                 payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False
             ).encode()
         outgoing = Outgoing(method, url, headers, body)
-        return self._attempts(outgoing, policy, request["url"])
+        return self._attempts(outgoing, policy, request["url"], answer)
 
     @staticmethod
-    def _attempts(outgoing: Outgoing, policy: RetryPolicy, route: str) -> Exchange[httpx.Response]:
+    def _attempts(
+        outgoing: Outgoing,
+        policy: RetryPolicy,
+        route: str,
+        answer: Callable[[httpx.Response], Any] | None,
+    ) -> Exchange[Any]:
+        """One generator for the whole call (the engine resumes it once per attempt and wait):
+        a generator wrapping this one cost a frame and a resumption per step on the engine's
+        thread, which is what caps calls a second against a far service (``make bench``)."""
         retries = 0
         while True:
             response: httpx.Response | None = None
@@ -347,10 +392,10 @@ class RestClient:
                 failure = APIConnectionError(outgoing.httpx_request(), f"connection failed: {exc}")
             else:
                 if response.status_code < 400 or not policy.should_retry(response):
-                    return response
+                    return response if answer is None else answer(response)
             if not policy.may_retry(retries):
                 if response is not None:
-                    return response  # _unwrap raises the status error
+                    return response if answer is None else answer(response)  # raises
                 raise failure
             delay = policy.delay(retries, response)
             logger.debug("retrying %s %s in %.2fs", outgoing.method, route, delay)
