@@ -550,3 +550,46 @@ def test_calls_started_from_done_callbacks_never_wait_unseen(serve) -> None:
             future.add_done_callback(lambda _: window.release())
             futures.append(future)
         assert all(f.result(10).is_lora for f in futures)
+
+
+# -- handles kept from one call to the next ------------------------------------------------
+
+
+def test_a_handle_reused_for_another_method_sends_exactly_that_request(serve) -> None:
+    """Handles keep their options between calls (they are reset only when the kind of request
+    changes): each request must still go out with its own method and body, no more."""
+    seen: list[tuple[bytes, int]] = []  # (method, Content-Length)
+
+    def script(conn: Conn, n: int) -> None:
+        while (head := conn.request()) is not None:
+            lines = head.split(b"\r\n")
+            length = sum(
+                int(line.split(b":")[1])
+                for line in lines[1:]
+                if line.lower().startswith(b"content-length:")
+            )
+            seen.append((lines[0].split(b" ")[0], length))
+            if head.startswith(b"GET"):
+                conn.send(ok())
+            elif head.startswith(b"POST /api/v1/weights_info"):
+                body = json.dumps({"base_model": "m", "is_lora": True, "lora_rank": 8}).encode()
+                conn.send(ok(body))
+            else:
+                conn.send(b"HTTP/1.1 204 No Content\r\n\r\n")
+
+    server = serve(script)
+    path = "tinker://sess-1:train:0/weights/0001"
+    with RestClient(server.base_url, "k", max_in_flight=1, max_retries=0) as client:
+        client.get_training_run("sess-1:train:0").result()
+        client.delete_checkpoint_from_tinker_path(path).result()
+        client.get_weights_info_by_tinker_path(path).result()
+        client.publish_checkpoint_from_tinker_path(path).result()
+        client.get_training_run("sess-1:train:0").result()
+        engine = client._engine
+        assert len(engine._free) == 1  # one handle carried every call
+        idle = engine._free[0]
+        # and an idle handle holds nothing of its last call
+        assert (idle.request, idle.task, idle.body, idle.lines) == (None, None, [], [])
+    assert [method for method, _ in seen] == [b"GET", b"DELETE", b"POST", b"POST", b"GET"]
+    assert seen[2][1] > 0  # the weights-info body
+    assert [length for _, length in seen[:2]] == [0, 0] and seen[4][1] == 0

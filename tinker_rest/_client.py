@@ -1293,6 +1293,7 @@ class RestClient:
         return pages()
 
 
+@functools.cache
 def _result(model: str) -> tuple[Parse, type[Any]]:
     """The parser of the result model named ``model``, and its class.
 

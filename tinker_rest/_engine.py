@@ -25,6 +25,7 @@ import heapq
 import itertools
 import math
 import os
+import re
 import select
 import socket
 import threading
@@ -52,6 +53,7 @@ DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 # than this many is a server that will never answer.
 MAX_INTERIM_RESPONSES = 8
 NO_BODY_STATUSES = frozenset({204, 304})
+_UNSENDABLE = re.compile("[\r\n\0]")
 _HTTP_VERSIONS = {1: b"HTTP/1.0", 2: b"HTTP/1.1", 3: b"HTTP/2", 30: b"HTTP/3"}
 
 
@@ -100,6 +102,7 @@ class _Response(httpx.Response):
             status, headers=headers, stream=httpx.ByteStream(content), extensions=extensions
         )
         self._content = content
+        self.is_closed = self.is_stream_consumed = True  # as after read()
         self._outgoing = outgoing
 
     @property
@@ -132,12 +135,33 @@ def _ca_options() -> dict[int, str]:
 
 
 class _Transfer:
-    """One attempt of one request on one easy handle: what it collects as it runs."""
+    """An easy handle and the attempt it carries, with what the attempt collects as it runs.
 
-    __slots__ = ("body", "curl", "failure", "interim", "lines", "received", "request", "task")
+    One per handle, kept with it from one attempt to the next: its callbacks and the options
+    that do not change are set once, not per call (see ``Engine._prepare``).
+    """
 
-    def __init__(self, curl: Any, request: Outgoing, task: _Task) -> None:
+    __slots__ = (
+        "body",
+        "curl",
+        "failure",
+        "interim",
+        "limit",
+        "lines",
+        "received",
+        "request",
+        "shape",
+        "task",
+    )
+
+    def __init__(self, curl: Any, limit: int) -> None:
         self.curl = curl
+        self.limit = limit
+        self.shape: tuple[str, str | None, bool] | None = None  # what the options are set for
+        self.start(None, None)
+
+    def start(self, request: Outgoing | None, task: _Task | None) -> None:
+        """Begin an attempt (or, with None, forget the last one and what it collected)."""
         self.request = request
         self.task = task
         self.body: list[bytes] = []
@@ -145,6 +169,34 @@ class _Transfer:
         self.lines: list[bytes] = []  # the final response's header lines, read at the end
         self.interim = 0
         self.failure: Exception | None = None
+
+    def on_body(self, data: bytes) -> int | None:
+        self.received += len(data)
+        if self.received > self.limit:
+            assert self.request is not None
+            self.failure = ResponseTooLargeError(self.request.httpx_request(), self.limit)
+            return 0  # aborts the transfer
+        self.body.append(data)
+        return None
+
+    def on_header(self, line: bytes) -> int | None:
+        # Kept to the least per line (a call per header line, on the engine's thread); the
+        # lines are checked once, in Engine._finish.
+        if line[:5] == b"HTTP/":
+            self.lines = []
+            status = line.split(b" ", 2)
+            if len(status) > 1 and status[1][:1] == b"1":  # an interim (1xx) response
+                self.interim += 1
+                if self.interim > MAX_INTERIM_RESPONSES:
+                    assert self.request is not None
+                    self.failure = httpx.RemoteProtocolError(
+                        f"more than {MAX_INTERIM_RESPONSES} interim (1xx) responses",
+                        request=self.request.httpx_request(),
+                    )
+                    return 0  # aborts the transfer
+        else:
+            self.lines.append(line)
+        return None
 
 
 class _Task:
@@ -326,7 +378,7 @@ class Engine:
         self._outcomes: list[tuple[APIFuture[Any], Any, BaseException | None]] = []
         self._sequence = itertools.count()
         self._curl_deadline: float | None = None
-        self._free: list[Any] = []
+        self._free: list[_Transfer] = []  # idle handles, each with its transfer
         self._active: dict[Any, _Transfer] = {}
         self._transfers = 0
         self._ca = _ca_options()
@@ -369,6 +421,8 @@ class Engine:
                     elif kind is _IDLE:
                         self._sockets.forget(fd)
                         _shut_down(fd)
+                    else:  # set aside (curl no longer watches it), or unknown
+                        self._sockets.forget(fd)
                 now = time.monotonic()
                 if self._curl_deadline is not None and self._curl_deadline <= now:
                     self._curl_deadline = None
@@ -378,8 +432,8 @@ class Engine:
                     _, _, task = heapq.heappop(self._timers)
                     self._step(task, None, None)
         finally:
-            for curl in self._free:
-                curl.close()
+            for idle in self._free:
+                idle.curl.close()
             multi.close()  # before the selector: closing connections calls _on_socket
             self._sockets.close()
             self._wake_r.close()
@@ -421,7 +475,7 @@ class Engine:
 
     def _on_socket(self, what: int, fd: int, multi: object, data: object) -> None:
         if what == 4:  # CURL_POLL_REMOVE
-            self._sockets.forget(fd)
+            self._sockets.set_aside(fd)
         else:  # CURL_POLL_IN 1, _OUT 2, _INOUT 3
             self._sockets.watch(fd, (_IN if what & 1 else 0) | (_OUT if what & 2 else 0), _CURL)
 
@@ -492,48 +546,8 @@ class Engine:
     def _prepare(self, task: _Task, request: Outgoing) -> _Transfer:
         import pycurl
 
-        curl = self._free.pop() if self._free else pycurl.Curl()
-        transfer = _Transfer(curl, request, task)
-        limit = self.max_response_bytes
-
-        def on_body(data: bytes) -> int | None:
-            transfer.received += len(data)
-            if transfer.received > limit:
-                transfer.failure = ResponseTooLargeError(request.httpx_request(), limit)
-                return 0  # aborts the transfer
-            transfer.body.append(data)
-            return None
-
-        def on_header(line: bytes) -> int | None:
-            # Kept to the least per line (a call per header line, on the engine's thread);
-            # the lines are checked once, in _finish.
-            if line[:5] == b"HTTP/":
-                transfer.lines = []
-                status = line.split(b" ", 2)
-                if len(status) > 1 and status[1][:1] == b"1":  # an interim (1xx) response
-                    transfer.interim += 1
-                    if transfer.interim > MAX_INTERIM_RESPONSES:
-                        transfer.failure = httpx.RemoteProtocolError(
-                            f"more than {MAX_INTERIM_RESPONSES} interim (1xx) responses",
-                            request=request.httpx_request(),
-                        )
-                        return 0  # aborts the transfer
-            else:
-                transfer.lines.append(line)
-            return None
-
-        setopt = curl.setopt
-        setopt(pycurl.URL, request.url)
         method = request.method
         body = request.body
-        if method == "GET":
-            setopt(pycurl.HTTPGET, 1)
-        elif method == "HEAD":
-            setopt(pycurl.NOBODY, 1)
-        else:
-            setopt(pycurl.CUSTOMREQUEST, method)
-            setopt(pycurl.POSTFIELDSIZE, len(body))
-            setopt(pycurl.COPYPOSTFIELDS, body)
         encoding = None
         lines = ["Expect:"]  # no 100-continue round trip for a large body
         for name, value in request.headers.items():
@@ -543,21 +557,46 @@ class Engine:
             elif lowered not in ("host", "content-length", "transfer-encoding"):
                 _check_header(request, name, value)
                 lines.append(f"{name}: {value}" if value else f"{name};")
+        if self._free:
+            transfer = self._free.pop()
+        else:
+            transfer = _Transfer(pycurl.Curl(), self.max_response_bytes)
+        curl = transfer.curl
+        limit = self.max_response_bytes
+        setopt = curl.setopt
+        kind = method if method in ("GET", "HEAD") else "body"
+        shape = (kind, encoding, request.url.startswith("https:"))
+        if transfer.shape != shape:
+            # A handle keeps its options from one attempt to the next; it is reset only when
+            # these would differ, which saves a reset and a dozen options a call.
+            if transfer.shape is not None:
+                curl.reset()
+            transfer.shape = shape
+            if kind == "GET":
+                setopt(pycurl.HTTPGET, 1)
+            elif kind == "HEAD":
+                setopt(pycurl.NOBODY, 1)
+            if encoding is not None:
+                setopt(pycurl.ACCEPT_ENCODING, encoding)
+            if shape[2]:
+                setopt(pycurl.PIPEWAIT, 1)  # wait for an HTTP/2 connection, not open another
+            setopt(pycurl.WRITEFUNCTION, transfer.on_body)
+            setopt(pycurl.HEADERFUNCTION, transfer.on_header)
+            setopt(pycurl.NOSIGNAL, 1)
+            setopt(pycurl.TIMEOUT_MS, max(1, int(self.timeout * 1000)))
+            setopt(pycurl.CONNECTTIMEOUT_MS, max(1, int(self.connect_timeout * 1000)))
+            setopt(pycurl.MAXFILESIZE_LARGE, limit)
+            setopt(pycurl.PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS)
+            setopt(pycurl.HTTP_VERSION, pycurl.CURL_HTTP_VERSION_2TLS)
+            for option, value in self._ca.items():
+                setopt(option, value)
+        if kind == "body":
+            setopt(pycurl.CUSTOMREQUEST, method)
+            setopt(pycurl.POSTFIELDSIZE, len(body))
+            setopt(pycurl.COPYPOSTFIELDS, body)
+        setopt(pycurl.URL, request.url)
         setopt(pycurl.HTTPHEADER, lines)
-        if encoding is not None:
-            setopt(pycurl.ACCEPT_ENCODING, encoding)
-        setopt(pycurl.WRITEFUNCTION, on_body)
-        setopt(pycurl.HEADERFUNCTION, on_header)
-        setopt(pycurl.NOSIGNAL, 1)
-        setopt(pycurl.TIMEOUT_MS, max(1, int(self.timeout * 1000)))
-        setopt(pycurl.CONNECTTIMEOUT_MS, max(1, int(self.connect_timeout * 1000)))
-        setopt(pycurl.MAXFILESIZE_LARGE, limit)
-        setopt(pycurl.PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS)
-        setopt(pycurl.HTTP_VERSION, pycurl.CURL_HTTP_VERSION_2TLS)
-        if request.url.startswith("https:"):
-            setopt(pycurl.PIPEWAIT, 1)  # wait for an HTTP/2 connection rather than open another
-        for option, value in self._ca.items():
-            setopt(option, value)
+        transfer.start(request, task)
         self._active[curl] = transfer
         return transfer
 
@@ -605,7 +644,8 @@ class Engine:
         self._multi.remove_handle(curl)
         self._transfers -= 1
         transfer = self._active.pop(curl)
-        request = transfer.request
+        request, task = transfer.request, transfer.task
+        assert request is not None and task is not None
         failure: BaseException | None = transfer.failure
         response: httpx.Response | None = None
         if failure is None and code is not None:
@@ -627,21 +667,24 @@ class Engine:
                     content=b"".join(transfer.body),
                     extensions={"http_version": _HTTP_VERSIONS.get(version, b"HTTP/1.1")},
                 )
-        if fd >= 0 and response is not None and response.http_version.startswith("HTTP/1"):
+        if fd >= 0:
             # libcurl checks an idle HTTP/1.1 connection for unread bytes only after a second
             # idle; sooner, a response the server sent unasked (a late 204) would be read as
             # the next call's answer. Watched here, such a connection is shut down as soon as
             # it speaks, and libcurl, finding it dead, sends the next request on a new one.
-            self._sockets.watch(fd, _IN, _IDLE, only_if_new=True)
-        curl.reset()
+            http1 = response is not None and response.http_version.startswith("HTTP/1")
+            self._sockets.finished(fd, idle_http1=http1)
+        transfer.start(None, None)  # an idle handle holds nothing of its last call
         if len(self._free) < self.max_in_flight:
-            self._free.append(curl)
+            self._free.append(transfer)
         else:
             curl.close()
-        self._step(transfer.task, response, failure)
+        self._step(task, response, failure)
 
 
-_CURL, _IDLE, _WAKE = "curl", "idle", "wake"  # what a watched file descriptor is
+# What a watched file descriptor is: curl's (for socket_action), an idle kept-alive connection,
+# one curl stopped watching (set aside until its transfer is finished), the wake-up socket.
+_CURL, _IDLE, _ASIDE, _WAKE = "curl", "idle", "aside", "wake"
 if hasattr(select, "epoll"):
     _IN, _OUT = select.EPOLLIN, select.EPOLLOUT
 else:
@@ -649,13 +692,15 @@ else:
 
 
 class _Sockets:
-    """The file descriptors the engine's thread waits on, and what each one is: curl's (to
-    hand to ``socket_action``), an idle kept-alive connection, or the wake-up socket.
+    """The file descriptors the engine's thread waits on, and what each one is.
 
-    ``select.epoll`` (Linux) or ``select.poll``, called directly, each change made only when
-    something changes. Through ``selectors`` (a key object per registration, lookups that
-    raise and catch ``KeyError``) it was about a fifth of the Python calls the engine's thread
-    made per API call (cProfile of the far-service bench, 2026-12-02).
+    ``select.epoll`` (Linux) or ``select.poll``, called directly, and asked to change only
+    when something changes: a connection curl stops watching at the end of a transfer stays
+    registered, set aside, and becomes an idle one or is forgotten when the transfer is
+    finished. Through ``selectors``, with a register and an unregister per call, the watching
+    was about a fifth of the Python calls the engine's thread made per API call (cProfile of
+    the far-service bench, 2026-12-02), and each system call let the calling thread take the
+    GIL in the middle.
     """
 
     def __init__(self) -> None:
@@ -666,29 +711,48 @@ class _Sockets:
         entry = self._watched.get(fd)
         return None if entry is None else entry[1]
 
-    def watch(self, fd: int, events: int, kind: str, only_if_new: bool = False) -> None:
+    def watch(self, fd: int, events: int, kind: str) -> None:
         """Wait for ``events`` on ``fd``, which is a ``kind``."""
         entry = self._watched.get(fd)
         if entry is not None:
-            if only_if_new:
-                return  # curl watches it: it is in use again
-            if entry == (events, kind) or (entry[0] == events and entry[1] is not _IDLE):
+            if entry == (events, kind):
+                return
+            if entry[0] == events and entry[1] not in (_IDLE, _ASIDE):
                 self._watched[fd] = (events, kind)
                 return
-            # From idle to curl's, the kernel is asked even for the same events: curl may have
-            # closed the idle connection and opened a new socket under the same number, which
-            # the poller no longer watches (it fails the modify, and is registered again).
+            # Out of idle or set aside, the kernel is asked even for the same events: curl may
+            # have closed that connection and opened a new socket under the same number, which
+            # the poller no longer watches (the modify fails, and it is registered again).
             try:
                 self._poller.modify(fd, events)
                 self._watched[fd] = (events, kind)
                 return
-            except OSError:  # a number curl closed and then reused for a new socket
+            except OSError:
                 self.forget(fd)
         try:
             self._poller.register(fd, events)
         except OSError:  # closed already
             return
         self._watched[fd] = (events, kind)
+
+    def set_aside(self, fd: int) -> None:
+        """curl stopped watching ``fd`` (``CURL_POLL_REMOVE``): keep it registered until
+        :meth:`finished` says what it is now."""
+        entry = self._watched.get(fd)
+        if entry is not None:
+            self._watched[fd] = (entry[0], _ASIDE)
+
+    def finished(self, fd: int, idle_http1: bool) -> None:
+        """A transfer on ``fd`` is finished: watch it as an idle HTTP/1.1 connection, or (when
+        curl has not taken it up again) stop watching it."""
+        kind = self.kind(fd)
+        if kind is _CURL:
+            return  # in use again
+        if not idle_http1:
+            if kind is not None:
+                self.forget(fd)
+            return
+        self.watch(fd, _IN, _IDLE)
 
     def forget(self, fd: int) -> None:
         if self._watched.pop(fd, None) is not None:
@@ -732,12 +796,12 @@ def _shut_down(fd: int) -> None:
 
 def _check_header(request: Outgoing, name: str, value: str) -> None:
     """Refuse a header that cannot be sent as it is: it would change the request's framing."""
-    for bad in ("\r", "\n", "\0"):
-        if bad in value or bad in name:
-            raise httpx.LocalProtocolError(
-                f"the {name} header contains {bad!r}, which a header cannot carry",
-                request=request.httpx_request(),
-            )
+    if _UNSENDABLE.search(name) or _UNSENDABLE.search(value):
+        bad = next(c for c in "\r\n\0" if c in name or c in value)
+        raise httpx.LocalProtocolError(
+            f"the {name} header contains {bad!r}, which a header cannot carry",
+            request=request.httpx_request(),
+        )
 
 
 def _curl_error(
