@@ -158,6 +158,16 @@ def summary(values: list[float]) -> dict[str, Any]:
     }
 
 
+def seconds(ours: list[w.Sample], baseline: list[w.Sample]) -> dict[str, Any]:
+    """The wall and CPU seconds of ours and of the baseline, each summarized, for a figure."""
+    return {
+        "ours_s": summary([s.seconds for s in ours]),
+        "baseline_s": summary([s.seconds for s in baseline]),
+        "ours_cpu_s": summary([s.cpu for s in ours]),
+        "baseline_cpu_s": summary([s.cpu for s in baseline]),
+    }
+
+
 def figure(
     key: str, name: str, ratios: list[float], op: str, target: float, **detail: Any
 ) -> dict[str, Any]:
@@ -471,10 +481,7 @@ def bench_prune(plan: Plan) -> dict[str, Any]:
         0.8,
         ours_per_s=summary([s.throughput for s in ours]),
         baseline_per_s=summary([s.throughput for s in raw]),
-        ours_s=summary([s.seconds for s in ours]),
-        baseline_s=summary([s.seconds for s in raw]),
-        ours_cpu_s=summary([s.cpu for s in ours]),
-        baseline_cpu_s=summary([s.cpu for s in raw]),
+        **seconds(ours, raw),
         ours_list_s=summary(ours_list),
         baseline_list_s=summary(raw_list),
         checkpoints=n,
@@ -571,10 +578,7 @@ def bench_reference(plan: Plan, workdir: Path) -> list[dict[str, Any]]:
                 [o.seconds / r.seconds for o, r in zip(ours_p, raw_p, strict=True)],
                 "<=",
                 1.2,
-                ours_s=summary([s.seconds for s in ours_p]),
-                baseline_s=summary([s.seconds for s in raw_p]),
-                ours_cpu_s=summary([s.cpu for s in ours_p]),
-                baseline_cpu_s=summary([s.cpu for s in raw_p]),
+                **seconds(ours_p, raw_p),
             )
         )
 
