@@ -18,6 +18,7 @@ FIGURES = {
     "no_collapse",
     "client_cpu",
     "far_service",
+    "prune",
     "import",
     "pagination",
     "deep_page",

@@ -12,11 +12,13 @@ Each candidate makes the same ``GET`` of the canned training run and decodes the
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -94,29 +96,56 @@ def pycurl_call(url: str, headers: dict[str, str]) -> tuple[Callable[[], Any], C
 # --- far: many calls in flight ----------------------------------------------------------------
 
 
-def far_pycurl(url: str, calls: int, in_flight: int) -> Sample:
-    """One thread driving ``in_flight`` transfers through a ``CurlMulti``."""
-    import pycurl
+@dataclasses.dataclass
+class _Transfer:
+    """One easy handle of a :class:`CurlMultiPool`, and what it is doing."""
 
-    multi = pycurl.CurlMulti()
-    multi.setopt(pycurl.M_MAX_HOST_CONNECTIONS, in_flight)
-    handles = []
-    for _ in range(in_flight):
-        curl = pycurl.Curl()
-        curl.setopt(pycurl.URL, url)
-        curl.setopt(pycurl.HTTPHEADER, [f"{k}: {v}" for k, v in HEADERS.items()])
-        curl.buffer = io.BytesIO()  # type: ignore[attr-defined]
-        curl.setopt(pycurl.WRITEDATA, curl.buffer)  # type: ignore[attr-defined]
-        handles.append(curl)
+    curl: Any
+    buffer: io.BytesIO
+    request: tuple[str, str] = ("", "")
+    index: int = 0
 
-    def run(n: int) -> None:
-        free = list(handles)
-        started = done = 0
+
+class CurlMultiPool:
+    """One thread driving up to ``in_flight`` transfers at a time through a ``CurlMulti``.
+
+    The raw libcurl baseline: for the far-service figure (many ``GET``s of one URL) and the
+    prune figure (listing pages, then ``DELETE``s).
+    """
+
+    def __init__(self, in_flight: int) -> None:
+        import pycurl
+
+        self.multi = pycurl.CurlMulti()
+        self.multi.setopt(pycurl.M_MAX_HOST_CONNECTIONS, in_flight)
+        self.transfers: dict[int, _Transfer] = {}
+        for _ in range(in_flight):
+            transfer = _Transfer(pycurl.Curl(), io.BytesIO())
+            transfer.curl.setopt(pycurl.HTTPHEADER, [f"{k}: {v}" for k, v in HEADERS.items()])
+            transfer.curl.setopt(pycurl.WRITEDATA, transfer.buffer)
+            self.transfers[id(transfer.curl)] = transfer
+
+    def run(
+        self, requests: Sequence[tuple[str, str]], on_done: Callable[[int, int, bytes], None]
+    ) -> None:
+        """Send every ``(method, url)``; call ``on_done(index, status, body)`` as each ends."""
+        import pycurl
+
+        multi, transfers, free = self.multi, self.transfers, list(self.transfers.values())
+        n, started, done = len(requests), 0, 0
         while done < n:
             while free and started < n:
-                curl = free.pop()
-                curl.buffer.seek(0)
-                curl.buffer.truncate()
+                transfer = free.pop()
+                curl, request = transfer.curl, requests[started]
+                if transfer.request != request:  # only what changed: a GET of one URL sets none
+                    if transfer.request[0] != request[0]:
+                        curl.setopt(pycurl.CUSTOMREQUEST, request[0])
+                    if transfer.request[1] != request[1]:
+                        curl.setopt(pycurl.URL, request[1])
+                    transfer.request = request
+                transfer.index = started
+                transfer.buffer.seek(0)
+                transfer.buffer.truncate()
                 multi.add_handle(curl)
                 started += 1
             while multi.perform()[0] == pycurl.E_CALL_MULTI_PERFORM:
@@ -125,8 +154,10 @@ def far_pycurl(url: str, calls: int, in_flight: int) -> Sample:
                 queued, ok, failed = multi.info_read()
                 for curl in ok:
                     multi.remove_handle(curl)
-                    json.loads(curl.buffer.getvalue())
-                    free.append(curl)
+                    transfer = transfers[id(curl)]
+                    status = curl.getinfo(pycurl.RESPONSE_CODE)
+                    on_done(transfer.index, status, transfer.buffer.getvalue())
+                    free.append(transfer)
                     done += 1
                 if failed:
                     raise RuntimeError(f"pycurl failed: {failed[0][2]}")
@@ -135,12 +166,69 @@ def far_pycurl(url: str, calls: int, in_flight: int) -> Sample:
             if done < n:
                 multi.select(1.0)
 
-    run(max(WARMUP, in_flight))
-    sample = timed(lambda: run(calls), calls)
-    for curl in handles:
-        curl.close()
-    multi.close()
-    return sample
+    def close(self) -> None:
+        for transfer in self.transfers.values():
+            transfer.curl.close()
+        self.multi.close()
+
+
+def far_pycurl(url: str, calls: int, in_flight: int) -> Sample:
+    """One thread driving ``in_flight`` transfers through a ``CurlMulti``."""
+    pool = CurlMultiPool(in_flight)
+
+    def run(n: int) -> None:
+        pool.run([("GET", url)] * n, lambda _i, _status, body: json.loads(body))
+
+    try:
+        run(max(WARMUP, in_flight))
+        return timed(lambda: run(calls), calls)
+    finally:
+        pool.close()
+
+
+def raw_prune(pool: CurlMultiPool, base_url: str, page_size: int) -> tuple[float, int]:
+    """What a prune of every checkpoint does, raw: list them (the first page, then every other
+    page at once), then delete each (all queued at once; ``pool`` bounds those in flight).
+
+    Returns:
+        The seconds the listing took, and how many checkpoints were deleted.
+    """
+    listed = base_url + "/api/v1/checkpoints?limit={}&offset={}"
+    t0 = time.perf_counter()
+    pages: dict[int, Any] = {}
+
+    def page(i: int, status: int, body: bytes) -> None:
+        if status != 200:
+            raise RuntimeError(f"listing answered {status}")
+        pages[i] = json.loads(body)
+
+    pool.run([("GET", listed.format(page_size, 0))], page)
+    first = pages.pop(0)
+    found = list(first["checkpoints"])
+    step, total = len(found), first["cursor"]["total_count"]
+    offsets = range(step, total, step) if step else range(0)
+    pool.run([("GET", listed.format(step, offset)) for offset in offsets], page)
+    for i in range(len(offsets)):
+        found += pages[i]["checkpoints"]
+    listing = time.perf_counter() - t0
+
+    deletes = []
+    for checkpoint in found:
+        run, kind, name = checkpoint["tinker_path"].removeprefix("tinker://").split("/")
+        deletes.append(
+            (
+                "DELETE",
+                f"{base_url}/api/v1/training_runs/{quote(run, safe='')}"
+                f"/checkpoints/{quote(kind, safe='')}/{quote(name, safe='')}",
+            )
+        )
+
+    def deleted(i: int, status: int, body: bytes) -> None:
+        if status != 204:
+            raise RuntimeError(f"DELETE {deletes[i][1]} answered {status}")
+
+    pool.run(deletes, deleted)
+    return listing, len(deletes)
 
 
 async def _gather(call: Callable[[], Any], calls: int, in_flight: int) -> Sample:

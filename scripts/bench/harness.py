@@ -24,6 +24,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from bench import workloads as w
 from tinker_rest import RestClient
 
@@ -73,6 +75,11 @@ class Plan:
     far_repeats: int = 3
     engine_seq_calls: int = 1000
     in_flight_calls: int = 1000
+    # A prune of every checkpoint against the far server, at the default RestClient's
+    # max_in_flight; the raw baseline keeps as many in flight.
+    prune_checkpoints: int = 5000
+    prune_in_flight: int = 1024
+    prune_repeats: int = 3
 
 
 SMOKE = Plan(
@@ -104,6 +111,9 @@ SMOKE = Plan(
     far_repeats=1,
     engine_seq_calls=20,
     in_flight_calls=50,
+    prune_checkpoints=1500,
+    prune_in_flight=64,
+    prune_repeats=1,
 )
 
 
@@ -145,6 +155,16 @@ def summary(values: list[float]) -> dict[str, Any]:
         "min": min(values),
         "max": max(values),
         "repeats": values,
+    }
+
+
+def seconds(ours: list[w.Sample], baseline: list[w.Sample]) -> dict[str, Any]:
+    """The wall and CPU seconds of ours and of the baseline, each summarized, for a figure."""
+    return {
+        "ours_s": summary([s.seconds for s in ours]),
+        "baseline_s": summary([s.seconds for s in baseline]),
+        "ours_cpu_s": summary([s.cpu for s in ours]),
+        "baseline_cpu_s": summary([s.cpu for s in baseline]),
     }
 
 
@@ -396,6 +416,80 @@ def bench_far(plan: Plan) -> tuple[dict[str, Any], dict[str, Any]]:
     return fig, out
 
 
+def bench_prune(plan: Plan) -> dict[str, Any]:
+    """A prune of every checkpoint, listing included: ``client.prune_checkpoints(keep_last=0)``
+    through a RestClient against the canned far server holding ``prune_checkpoints`` synthetic
+    checkpoints, against the same requests raw (the same pages, then a ``DELETE`` of each) through
+    one thread driving a ``CurlMulti``, with ``prune_in_flight`` in flight for both."""
+    from bench import engines
+    from tinker_rest import _storage
+
+    n, k = plan.prune_checkpoints, plan.prune_in_flight
+    ours: list[w.Sample] = []
+    raw: list[w.Sample] = []
+    ours_list: list[float] = []
+    raw_list: list[float] = []
+    args = ["bench/fast_server.py", "--delay", str(plan.far_delay), "--checkpoints", str(n)]
+    with child_server(args) as info:
+        base = info["base_url"]
+
+        def deleted() -> int:
+            with httpx.Client() as plain:
+                count: int = plain.get(base + "/bench/deleted").json()["deleted"]
+                return count
+
+        pool = engines.CurlMultiPool(k)
+        client = RestClient(base, "bench-key", max_in_flight=k)
+
+        def prune_ours() -> None:
+            result = client.prune_checkpoints(keep_last=0)
+            if not result.ok or len(result.done) != n:
+                raise RuntimeError(f"the prune did {len(result.done)} of {n}: {result.failed[:1]}")
+
+        def prune_raw() -> None:
+            listing, count = engines.raw_prune(pool, base, _storage.PAGE_SIZE)
+            raw_list.append(listing)
+            if count != n:
+                raise RuntimeError(f"the raw prune deleted {count} of {n}")
+
+        with contextlib.closing(pool), client:
+            away = f"{plan.far_delay * 1e3:.0f} ms away"
+            log(f"prune: {n} checkpoints, {k} in flight, {away}: warm-up")
+            prune_raw()
+            prune_ours()
+            raw_list.clear()
+            before = deleted()
+            for rep in range(plan.prune_repeats):
+                log(f"prune, repeat {rep + 1}/{plan.prune_repeats}")
+                # Taking turns at going first, so that neither always follows the other.
+                for way in ("raw", "ours") if rep % 2 == 0 else ("ours", "raw"):
+                    if way == "raw":
+                        raw.append(w.timed(prune_raw, n))
+                    else:
+                        ours.append(w.timed(prune_ours, n))
+                # The listing alone: the same prune, planned only.
+                t0 = time.perf_counter()
+                client.prune_checkpoints(keep_last=0, dry_run=True)
+                ours_list.append(time.perf_counter() - t0)
+            if deleted() - before != 2 * n * plan.prune_repeats:
+                raise RuntimeError("the server did not see every checkpoint deleted")
+    return figure(
+        "prune",
+        f"prune {n} checkpoints ({k} in flight)",
+        [o.throughput / r.throughput for o, r in zip(ours, raw, strict=True)],
+        ">=",
+        0.8,
+        ours_per_s=summary([s.throughput for s in ours]),
+        baseline_per_s=summary([s.throughput for s in raw]),
+        **seconds(ours, raw),
+        ours_list_s=summary(ours_list),
+        baseline_list_s=summary(raw_list),
+        checkpoints=n,
+        in_flight=k,
+        delay_ms=plan.far_delay * 1e3,
+    )
+
+
 def engines_table(engines_result: dict[str, Any]) -> str:
     """The engine candidates, raw, as markdown."""
     lines = [
@@ -484,10 +578,7 @@ def bench_reference(plan: Plan, workdir: Path) -> list[dict[str, Any]]:
                 [o.seconds / r.seconds for o, r in zip(ours_p, raw_p, strict=True)],
                 "<=",
                 1.2,
-                ours_s=summary([s.seconds for s in ours_p]),
-                baseline_s=summary([s.seconds for s in raw_p]),
-                ours_cpu_s=summary([s.cpu for s in ours_p]),
-                baseline_cpu_s=summary([s.cpu for s in raw_p]),
+                **seconds(ours_p, raw_p),
             )
         )
 
@@ -607,6 +698,12 @@ def detail(f: dict[str, Any]) -> str:
         return f"{f['ours_ms']['median']:.3f} ms vs {f['baseline_ms']['median']:.3f} ms"
     if k in ("concurrent_throughput", "async_path", "far_service"):
         return f"{f['ours_per_s']['median']:.0f}/s vs {f['baseline_per_s']['median']:.0f}/s"
+    if k == "prune":
+        return (
+            f"{f['ours_s']['median']:.2f} s vs {f['baseline_s']['median']:.2f} s "
+            f"({f['ours_per_s']['median']:.0f}/s vs {f['baseline_per_s']['median']:.0f}/s), "
+            f"listing {f['ours_list_s']['median']:.2f} s vs {f['baseline_list_s']['median']:.2f} s"
+        )
     if k == "no_collapse":
         a, b = f["in_flight_64_per_s"]["median"], f["in_flight_1_per_s"]["median"]
         return f"{a:.0f}/s vs {b:.0f}/s"
@@ -697,7 +794,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="the JSON file to write")
     parser.add_argument(
         "--only",
-        choices=("fast", "far", "import", "reference"),
+        choices=("fast", "far", "prune", "import", "reference"),
         action="append",
         help="run only these parts (repeatable)",
     )
@@ -707,7 +804,7 @@ def main(argv: list[str] | None = None) -> int:
         print(render(json.loads(args.render.read_text())), end="")
         return 0
     plan = SMOKE if args.smoke else Plan()
-    parts = args.only or ["fast", "far", "import", "reference"]
+    parts = args.only or ["fast", "far", "prune", "import", "reference"]
     began = time.perf_counter()
     figures: list[dict[str, Any]] = []
     extra: dict[str, Any] = {}
@@ -719,6 +816,8 @@ def main(argv: list[str] | None = None) -> int:
         if "far" in parts:
             far_figure, engines_result = bench_far(plan)
             figures.append(far_figure)
+        if "prune" in parts:
+            figures.append(bench_prune(plan))
         if "import" in parts:
             figures.append(bench_import(plan))
         if "reference" in parts:
@@ -733,6 +832,7 @@ def main(argv: list[str] | None = None) -> int:
         "no_collapse",
         "client_cpu",
         "far_service",
+        "prune",
         "import",
         "pagination",
         "deep_page",
@@ -746,6 +846,7 @@ def main(argv: list[str] | None = None) -> int:
     loop_figures = [f for f in figures if f.get("design") == "loop"]
     elapsed = time.perf_counter() - began
     command = ".venv/bin/python scripts/bench.py" + (" --smoke" if args.smoke else "")
+    command += "".join(f" --only {part}" for part in args.only or ())
     result = {
         "command": command,
         "smoke": args.smoke,
