@@ -98,3 +98,21 @@ def test_a_bad_character_anywhere_is_refused(run: str, kind: str, name: str, jun
     for text in (f"tinker://{junk}{run}/{kind}/{name}", f"tinker://{run}/{kind}/{name}{junk}"):
         with pytest.raises(InvalidTinkerPathError):
             TinkerPath.parse(text)
+
+
+def test_query_strings_are_what_urlencode_makes() -> None:
+    """The client skips urlencode's quoting where nothing needs it; the string is the same."""
+    import urllib.parse
+
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    from tinker_rest._client import _query
+
+    values = st.one_of(st.text(), st.integers(), st.sampled_from(["owned", "a-b_c.d~e", "100"]))
+
+    @given(st.dictionaries(st.text(min_size=1), values, min_size=1, max_size=4))
+    def same(params: dict[str, object]) -> None:
+        assert _query(params) == urllib.parse.urlencode(params)
+
+    same()

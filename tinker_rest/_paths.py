@@ -20,6 +20,7 @@ that cannot name a checkpoint is refused here, before any request is sent.
 from __future__ import annotations
 
 import dataclasses
+import re
 import urllib.parse
 from typing import Literal
 
@@ -70,12 +71,17 @@ def check_url_segments(path: str) -> None:
                 raise ValueError(f"{problem}: refused before sending {path!r}")
 
 
+_WHITESPACE = re.compile(r"\s")  # what str.isspace() calls whitespace
+
+
 def _segment_problem(value: str, what: str) -> str | None:
     """Say what is wrong with one segment of a path, or None when it is fine."""
     if not value:
         return f"the {what} is empty"
     if value in (".", ".."):
         return id_problem(value, what)
+    if value.isprintable() and not _WHITESPACE.search(value):
+        return None  # the common case, without a Python loop over the characters
     for char in value:
         if char.isspace():
             return f"the {what} contains whitespace"
