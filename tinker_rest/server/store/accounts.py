@@ -147,7 +147,8 @@ class AccountStore(StoreBase):
         return raw_key
 
     def revoke_api_key(self, raw_key: str) -> None:
-        """Revoke an API key given in full; unknown keys raise :class:`NotFound`."""
+        """Revoke an API key given in full: it answers 401 from now on. An unknown key raises
+        :class:`NotFound`."""
         with self.transaction() as s:
             key = s.execute(
                 select(db.ApiKey).where(db.ApiKey.key_hash == hash_api_key(raw_key))
@@ -162,6 +163,61 @@ class AccountStore(StoreBase):
         # After the commit, so that no request can cache the key as valid again.
         with self._callers_lock:
             self._callers.pop(hash_api_key(raw_key), None)
+
+    def list_users(self) -> list[dict[str, object]]:
+        """Every user, oldest first: id, email, role, organization and active key count.
+
+        For ``tinker-rest admin list-users``: the way back to a key when the demo's were lost.
+        """
+        active = (
+            select(db.ApiKey.user_id, func.count().label("key_count"))
+            .where(db.ApiKey.revoked_at.is_(None))
+            .group_by(db.ApiKey.user_id)
+            .subquery()
+        )
+        query = (
+            select(db.User, db.Organization.name, active.c.key_count)
+            .join(db.Organization, db.Organization.id == db.User.organization_id)
+            .outerjoin(active, active.c.user_id == db.User.id)
+            .order_by(db.User.created_at, db.User.id)
+        )
+        with self.transaction() as s:
+            return [
+                {
+                    "user_id": user.id,
+                    "email": user.email,
+                    "role": user.role,
+                    "organization_id": user.organization_id,
+                    "organization_name": org_name,
+                    "active_api_keys": keys or 0,
+                    "created_at": user.created_at,
+                }
+                for user, org_name, keys in s.execute(query)
+            ]
+
+    def list_api_keys(self, user_id: str | None = None) -> list[dict[str, object]]:
+        """API keys, oldest first, of one user or of all: never the key, which is not kept.
+
+        For ``tinker-rest admin list-keys``.
+        """
+        query = (
+            select(db.ApiKey, db.User.email)
+            .join(db.User, db.User.id == db.ApiKey.user_id)
+            .order_by(db.ApiKey.created_at, db.ApiKey.id)
+        )
+        if user_id is not None:
+            query = query.where(db.ApiKey.user_id == user_id)
+        with self.transaction() as s:
+            return [
+                {
+                    "key_id": key.id,
+                    "user_id": key.user_id,
+                    "email": email,
+                    "created_at": key.created_at,
+                    "revoked_at": key.revoked_at,
+                }
+                for key, email in s.execute(query)
+            ]
 
     def add_project(
         self,

@@ -35,6 +35,9 @@ from tinker_rest.server.store.base import (
     tinker_path_of,
 )
 
+# The files of a checkpoint added without any: one small adapter file.
+DEFAULT_FILES: Mapping[str, bytes | int] = {"adapter_model.safetensors": b"\0" * 1024}
+
 
 def checkpoint_view(ckpt: db.Checkpoint | Row[Any]) -> dict[str, Any]:
     """A checkpoint (or a row of its columns) as the wire shows it (``Checkpoint`` in the spec)."""
@@ -84,8 +87,7 @@ class CheckpointStore(StoreBase):
         training_run_id: str,
         kind: str,
         name: str,
-        *,
-        files: Mapping[str, bytes | int],
+        files: Mapping[str, bytes | int] | None = None,
         public: bool = False,
         expires_at: dt.datetime | None = None,
         created_at: dt.datetime | None = None,
@@ -94,7 +96,9 @@ class CheckpointStore(StoreBase):
         """Create a checkpoint with real files on disk and return its tinker path.
 
         ``files`` maps relative file names to their bytes, or to a size: an int writes a file of
-        that many zero bytes without holding it in memory (a sparse file where the disk allows).
+        that many zero bytes without holding it in memory (a sparse file where the disk allows),
+        as in ``{"weights.bin": 1 << 30}``; by default one 1 KiB adapter file. ``size_bytes`` is
+        the sum of the file sizes.
         """
         try:
             path = TinkerPath(training_run_id, kind, name)  # type: ignore[arg-type]  # checked
@@ -102,7 +106,7 @@ class CheckpointStore(StoreBase):
             raise BadRequest(f"checkpoint: {exc.problem}") from None
         blob_id = secrets.token_hex(16)
         directory = self.blob_dir / blob_id
-        size = _write_files(directory, files)
+        size = _write_files(directory, files if files is not None else DEFAULT_FILES)
         now = db.utcnow()
         try:
             with self.transaction() as s:

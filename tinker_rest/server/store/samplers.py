@@ -26,9 +26,9 @@ class SamplerStore(StoreBase):
     def add_sampler(
         self,
         session_id: str,
-        *,
-        base_model: str,
+        base_model: str = "Qwen/Qwen3-8B",
         model_path: str | None = None,
+        *,
         sampler_id: str | None = None,
     ) -> str:
         """Create a sampler ``<session>:sample:<n>`` (or ``sampler_id``); return its id."""

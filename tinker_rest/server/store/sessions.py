@@ -32,10 +32,10 @@ class SessionStore(StoreBase):
     def add_session(
         self,
         owner_id: str,
-        *,
         project_id: str | None = None,
         display_name: str | None = None,
         user_metadata: Mapping[str, str] | None = None,
+        *,
         session_id: str | None = None,
         created_at: dt.datetime | None = None,
     ) -> str:

@@ -91,10 +91,10 @@ class TrainingRunStore(StoreBase):
     def add_training_run(
         self,
         session_id: str,
-        *,
-        base_model: str,
+        base_model: str = "Qwen/Qwen3-8B",
         lora_rank: int | None = 32,
         user_metadata: Mapping[str, str] | None = None,
+        *,
         corrupted: bool = False,
         training_run_id: str | None = None,
     ) -> str:
