@@ -100,7 +100,7 @@ class AccountStore(StoreBase):
         """Create an organization and return its id."""
         org_id = _new_id("org")
         with self.transaction() as s:
-            s.add(db.Organization(id=org_id, name=name, created_at=db.utcnow()))
+            s.add(db.Organization(id=org_id, name=name))
         return org_id
 
     def add_user(self, email: str, *, organization_id: str, role: str = "member") -> str:
@@ -109,15 +109,13 @@ class AccountStore(StoreBase):
             raise BadRequest(f"role: must be one of {', '.join(ROLES)}, not {role!r}")
         user_id = _new_id("user")
         with self.transaction() as s:
-            if s.get(db.Organization, organization_id) is None:
-                raise NotFound(f"Organization {organization_id!r} not found")
+            self._existing(s, db.Organization, organization_id)
             s.add(
                 db.User(
                     id=user_id,
                     email=email,
                     organization_id=organization_id,
                     role=role,
-                    created_at=db.utcnow(),
                 )
             )
         return user_id
@@ -132,15 +130,12 @@ class AccountStore(StoreBase):
         elif not raw_key.startswith("tml-") or len(raw_key) < 36:
             raise BadRequest("key: must be tml- followed by at least 32 characters")
         with self.transaction() as s:
-            user = s.get(db.User, user_id)
-            if user is None:
-                raise NotFound(f"User {user_id!r} not found")
+            user = self._existing(s, db.User, user_id)
             s.add(
                 db.ApiKey(
                     id=_new_id("key"),
                     key_hash=hash_api_key(raw_key),
                     user_id=user_id,
-                    created_at=db.utcnow(),
                 )
             )
             self._audit(s, user.organization_id, "api_key_create", {"user": user.email})
@@ -230,20 +225,17 @@ class AccountStore(StoreBase):
         """Create a project with the given member user ids and return its id."""
         project_id = project_id or _new_id("proj")
         with self.transaction() as s:
-            if s.get(db.Organization, organization_id) is None:
-                raise NotFound(f"Organization {organization_id!r} not found")
+            self._existing(s, db.Organization, organization_id)
             s.add(
                 db.Project(
                     id=project_id,
                     name=name,
                     organization_id=organization_id,
-                    created_at=db.utcnow(),
                 )
             )
             s.flush()
             for user_id in dict.fromkeys(members):
-                if s.get(db.User, user_id) is None:
-                    raise NotFound(f"User {user_id!r} not found")
+                self._existing(s, db.User, user_id)
                 s.add(db.ProjectMember(project_id=project_id, user_id=user_id))
         return project_id
 

@@ -32,6 +32,7 @@ from tinker_rest.server.store.base import (
     _remove_paths,
     _safe_id,
     parse_tinker_path,
+    plain_dict,
     tinker_path_of,
 )
 
@@ -110,9 +111,7 @@ class CheckpointStore(StoreBase):
         now = db.utcnow()
         try:
             with self.transaction() as s:
-                run = s.get(db.TrainingRun, training_run_id)
-                if run is None:
-                    raise NotFound(f"Training run {training_run_id!r} not found")
+                run = self._existing(s, db.TrainingRun, training_run_id)
                 s.add(
                     db.Checkpoint(
                         training_run_id=training_run_id,
@@ -122,7 +121,7 @@ class CheckpointStore(StoreBase):
                         size_bytes=size,
                         public=public,
                         expires_at=expires_at,
-                        user_metadata=dict(user_metadata) if user_metadata is not None else None,
+                        user_metadata=plain_dict(user_metadata),
                         blob_id=blob_id,
                     )
                 )
