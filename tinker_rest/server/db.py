@@ -32,7 +32,7 @@ from sqlalchemy import (
     event,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, MappedColumn, mapped_column, relationship
 
 UTC = dt.UTC
 
@@ -66,53 +66,69 @@ class Base(DeclarativeBase):
     """The declarative base of every table."""
 
 
-class Organization(Base):
+def string_key(length: int) -> MappedColumn[Any]:
+    """A primary key of text up to ``length`` characters (ids like ``sess-…``, names)."""
+    return mapped_column(String(length), primary_key=True, sort_order=-1)
+
+
+def serial_key() -> MappedColumn[Any]:
+    """A primary key the database numbers, 1, 2, 3…"""
+    return mapped_column(Integer, primary_key=True, autoincrement=True, sort_order=-1)
+
+
+def created_at_column(*, index: bool = False) -> MappedColumn[Any]:
+    """``created_at``: when the row was made (now, unless the insert says otherwise)."""
+    return mapped_column(UTCDateTime(), default=utcnow, index=index)
+
+
+def reference(table: str, *, ondelete: str = "CASCADE", **options: Any) -> MappedColumn[Any]:
+    """A column holding the ``id`` of a row of ``table``; by default the row goes with it."""
+    return mapped_column(ForeignKey(f"{table}.id", ondelete=ondelete), **options)
+
+
+class _Record:
+    """A row named by an id the store makes (``org-…``, ``user-…``, ``key-…``, ``proj-…``, a
+    hex token), with the time it was made."""
+
+    id: Mapped[str] = string_key(64)
+    created_at: Mapped[dt.datetime] = created_at_column()
+
+
+class Organization(_Record, Base):
     """An organization: users, projects and the audit log belong to one."""
 
     __tablename__ = "organizations"
 
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(255))
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
 
-class User(Base):
+class User(_Record, Base):
     """A user of an organization with a role, ``member`` or ``admin``."""
 
     __tablename__ = "users"
 
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)
-    organization_id: Mapped[str] = mapped_column(
-        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
-    )
+    organization_id: Mapped[str] = reference("organizations", index=True)
     role: Mapped[str] = mapped_column(String(16))
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
 
-class ApiKey(Base):
+class ApiKey(_Record, Base):
     """An API key, kept only as the SHA-256 hash of the raw ``tml-...`` string."""
 
     __tablename__ = "api_keys"
 
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    user_id: Mapped[str] = reference("users", index=True)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
-class Project(Base):
+class Project(_Record, Base):
     """A project of an organization; its members can read the sessions moved into it."""
 
     __tablename__ = "projects"
 
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(255))
-    organization_id: Mapped[str] = mapped_column(
-        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
-    )
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    organization_id: Mapped[str] = reference("organizations", index=True)
 
 
 class ProjectMember(Base):
@@ -120,12 +136,8 @@ class ProjectMember(Base):
 
     __tablename__ = "project_members"
 
-    project_id: Mapped[str] = mapped_column(
-        ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True
-    )
-    user_id: Mapped[str] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
-    )
+    project_id: Mapped[str] = reference("projects", primary_key=True)
+    user_id: Mapped[str] = reference("users", primary_key=True, index=True)
 
 
 class Session(Base):
@@ -133,30 +145,35 @@ class Session(Base):
 
     __tablename__ = "sessions"
 
-    id: Mapped[str] = mapped_column(String(128), primary_key=True)
-    owner_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    project_id: Mapped[str | None] = mapped_column(
-        ForeignKey("projects.id", ondelete="RESTRICT"), nullable=True, index=True
+    id: Mapped[str] = string_key(128)
+    owner_id: Mapped[str] = reference("users", index=True)
+    project_id: Mapped[str | None] = reference(
+        "projects", ondelete="RESTRICT", nullable=True, index=True
     )
     display_name: Mapped[str | None] = mapped_column(String(255), nullable=True)
     user_metadata: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
+    created_at: Mapped[dt.datetime] = created_at_column(index=True)
     next_train_index: Mapped[int] = mapped_column(Integer, default=0)
     next_sample_index: Mapped[int] = mapped_column(Integer, default=0)
 
     owner: Mapped[User] = relationship()
 
 
-class TrainingRun(Base):
+class _ModelOfSession:
+    """What training runs and samplers share: an id ``<session>:<kind>:<n>`` numbered in its
+    session (deleted with it), the base model, and when it was made."""
+
+    id: Mapped[str] = string_key(160)
+    session_id: Mapped[str] = reference("sessions", index=True)
+    base_model: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[dt.datetime] = created_at_column()
+
+
+class TrainingRun(_ModelOfSession, Base):
     """A training run, ``<session>:train:<n>``, owned by its session's owner."""
 
     __tablename__ = "training_runs"
 
-    id: Mapped[str] = mapped_column(String(160), primary_key=True)
-    session_id: Mapped[str] = mapped_column(
-        ForeignKey("sessions.id", ondelete="CASCADE"), index=True
-    )
-    base_model: Mapped[str] = mapped_column(String(255))
     lora_rank: Mapped[int | None] = mapped_column(Integer, nullable=True)
     corrupted: Mapped[bool] = mapped_column(Boolean, default=False)
     train_unembed: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -164,24 +181,17 @@ class TrainingRun(Base):
     train_attn: Mapped[bool] = mapped_column(Boolean, default=True)
     optimizer: Mapped[str] = mapped_column(String(64), default="adam")
     user_metadata: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     last_request_time: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
 
     session: Mapped[Session] = relationship()
 
 
-class Sampler(Base):
+class Sampler(_ModelOfSession, Base):
     """A sampler, ``<session>:sample:<n>``, serving a base model or a checkpoint."""
 
     __tablename__ = "samplers"
 
-    id: Mapped[str] = mapped_column(String(160), primary_key=True)
-    session_id: Mapped[str] = mapped_column(
-        ForeignKey("sessions.id", ondelete="CASCADE"), index=True
-    )
-    base_model: Mapped[str] = mapped_column(String(255))
     model_path: Mapped[str | None] = mapped_column(Text, nullable=True)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
 
 class Checkpoint(Base):
@@ -190,13 +200,11 @@ class Checkpoint(Base):
     __tablename__ = "checkpoints"
     __table_args__ = (UniqueConstraint("training_run_id", "kind", "name"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    training_run_id: Mapped[str] = mapped_column(
-        ForeignKey("training_runs.id", ondelete="CASCADE"), index=True
-    )
+    id: Mapped[int] = serial_key()
+    training_run_id: Mapped[str] = reference("training_runs", index=True)
     kind: Mapped[str] = mapped_column(String(32))
     name: Mapped[str] = mapped_column(String(255))
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
+    created_at: Mapped[dt.datetime] = created_at_column(index=True)
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     public: Mapped[bool] = mapped_column(Boolean, default=False)
     expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True, index=True)
@@ -206,18 +214,14 @@ class Checkpoint(Base):
     training_run: Mapped[TrainingRun] = relationship()
 
 
-class Archive(Base):
+class Archive(_Record, Base):
     """A built (or building) tar archive of one checkpoint's files, served by signed URL."""
 
     __tablename__ = "archives"
 
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    checkpoint_id: Mapped[int] = mapped_column(
-        ForeignKey("checkpoints.id", ondelete="CASCADE"), unique=True
-    )
+    checkpoint_id: Mapped[int] = reference("checkpoints", unique=True)
     status: Mapped[str] = mapped_column(String(16))
     size_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
 
 class AuditEntry(Base):
@@ -225,10 +229,8 @@ class AuditEntry(Base):
 
     __tablename__ = "audit_entries"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    organization_id: Mapped[str] = mapped_column(
-        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
-    )
+    id: Mapped[int] = serial_key()
+    organization_id: Mapped[str] = reference("organizations", index=True)
     timestamp: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
     event: Mapped[str] = mapped_column(String(64))
     event_details: Mapped[dict[str, Any]] = mapped_column(JSON)
@@ -242,7 +244,7 @@ class IdempotentResponse(Base):
 
     __tablename__ = "idempotent_responses"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[int] = serial_key()
     # SHA-256 over the user and the idempotency key: one record per key of each user.
     request_hash: Mapped[str] = mapped_column(String(64), unique=True)
     # SHA-256 over the method, the path and the body of the request the key was first used for.
@@ -250,7 +252,7 @@ class IdempotentResponse(Base):
     status_code: Mapped[int] = mapped_column(Integer)
     content_type: Mapped[str | None] = mapped_column(String(255), nullable=True)
     body: Mapped[bytes] = mapped_column(LargeBinary)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
+    created_at: Mapped[dt.datetime] = created_at_column(index=True)
 
 
 # --- beyond the seed: copies, capabilities, session states, traces, billing ------------------
@@ -263,7 +265,7 @@ class SupportedModel(Base):
 
     __tablename__ = "supported_models"
 
-    model_name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    model_name: Mapped[str] = string_key(255)
     max_context_length: Mapped[int | None] = mapped_column(Integer, nullable=True)
     trainable: Mapped[bool] = mapped_column(Boolean, default=True)
     sampleable: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -274,11 +276,9 @@ class WeightCopy(Base):
 
     __tablename__ = "weight_copies"
 
-    training_run_id: Mapped[str] = mapped_column(
-        ForeignKey("training_runs.id", ondelete="CASCADE"), primary_key=True
-    )
+    training_run_id: Mapped[str] = reference("training_runs", primary_key=True)
     source_tinker_path: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    created_at: Mapped[dt.datetime] = created_at_column()
 
 
 class SessionState(Base):
@@ -286,9 +286,7 @@ class SessionState(Base):
 
     __tablename__ = "session_states"
 
-    session_id: Mapped[str] = mapped_column(
-        ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True
-    )
+    session_id: Mapped[str] = reference("sessions", primary_key=True)
     status: Mapped[str] = mapped_column(String(32), index=True)
     # client_finished: success|errored|interrupted; failed: request|training_run|sampling_session
     reason_type: Mapped[str | None] = mapped_column(String(32), nullable=True)
@@ -298,21 +296,17 @@ class SessionState(Base):
     message: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
-class TraceExport(Base):
+class TraceExport(_Record, Base):
     """A trace export of a session: pending, then ready (a file) or failed (an error)."""
 
     __tablename__ = "trace_exports"
 
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    session_id: Mapped[str] = mapped_column(
-        ForeignKey("sessions.id", ondelete="CASCADE"), index=True
-    )
+    session_id: Mapped[str] = reference("sessions", index=True)
     status: Mapped[str] = mapped_column(String(16))
     # A digest of what the trace shows; a trace whose session changed since is rebuilt.
     fingerprint: Mapped[str] = mapped_column(String(64))
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     size_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
 
 class BillingEvent(Base):
@@ -320,16 +314,10 @@ class BillingEvent(Base):
 
     __tablename__ = "billing_events"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    organization_id: Mapped[str] = mapped_column(
-        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
-    )
-    user_id: Mapped[str | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
-    )
-    session_id: Mapped[str | None] = mapped_column(
-        ForeignKey("sessions.id", ondelete="SET NULL"), nullable=True
-    )
+    id: Mapped[int] = serial_key()
+    organization_id: Mapped[str] = reference("organizations", index=True)
+    user_id: Mapped[str | None] = reference("users", ondelete="SET NULL", nullable=True)
+    session_id: Mapped[str | None] = reference("sessions", ondelete="SET NULL", nullable=True)
     bucket_start: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
     base_model: Mapped[str | None] = mapped_column(String(255), nullable=True)
     event_info: Mapped[dict[str, Any]] = mapped_column(JSON)

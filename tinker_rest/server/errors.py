@@ -23,6 +23,11 @@ class ApiError(Exception):
 
     status: int = 400
 
+    def __init_subclass__(cls, *, status: int, **kwargs: object) -> None:
+        # Each subclass names its status in its header: ``class NotFound(ApiError, status=404)``.
+        super().__init_subclass__(**kwargs)
+        cls.status = status
+
     def __init__(
         self, detail: str, *, status: int | None = None, headers: dict[str, str] | None = None
     ) -> None:
@@ -37,40 +42,28 @@ class ApiError(Exception):
         return error_response(self.status, self.detail, self.headers)
 
 
-class BadRequest(ApiError):
-    """Invalid input (400); the detail names the field."""
-
-    status = 400
+class BadRequest(ApiError, status=400):
+    """Invalid input; the detail names the field."""
 
 
-class Forbidden(ApiError):
-    """The caller lacks a role or may not use a destination (403)."""
-
-    status = 403
+class Forbidden(ApiError, status=403):
+    """The caller lacks a role or may not use a destination."""
 
 
-class NotFound(ApiError):
-    """It does not exist, or the caller may not see it (404)."""
-
-    status = 404
+class NotFound(ApiError, status=404):
+    """It does not exist, or the caller may not see it."""
 
 
-class Conflict(ApiError):
-    """The thing is already in the requested state (409)."""
-
-    status = 409
+class Conflict(ApiError, status=409):
+    """The thing is already in the requested state."""
 
 
-class Unprocessable(ApiError):
-    """Well-formed but refused: an idempotency key already used for another request (422)."""
-
-    status = 422
+class Unprocessable(ApiError, status=422):
+    """Well-formed but refused: an idempotency key already used for another request."""
 
 
-class Unavailable(ApiError):
-    """Not ready yet or busy (503); ``Retry-After`` says when to ask again."""
-
-    status = 503
+class Unavailable(ApiError, status=503):
+    """Not ready yet or busy; ``Retry-After`` says when to ask again."""
 
     def __init__(self, detail: str, *, retry_after: int = 1) -> None:
         super().__init__(detail, headers={"Retry-After": str(retry_after)})

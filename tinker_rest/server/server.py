@@ -16,20 +16,18 @@ Example::
 
 from __future__ import annotations
 
-import datetime as dt
+import functools
 import os
 import socket
 import threading
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
 
 import uvicorn
-from sqlalchemy import func, select
 
-from tinker_rest.server import db, migrate
+from tinker_rest.server import migrate
 from tinker_rest.server.archives import ArchiveBuilder
 from tinker_rest.server.db import make_engine
 from tinker_rest.server.demo import DemoData, seed_demo
@@ -48,6 +46,9 @@ DEFAULT_DB = Path("tinker-rest-data") / "tinker.db"
 ENV_DATABASE_URL = "TINKER_REST_DATABASE_URL"
 # How long an idle keep-alive connection stays open between requests.
 KEEP_ALIVE_SECONDS = 5
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def default_database() -> str:
@@ -68,8 +69,25 @@ def resolve_database(database: str | os.PathLike[str]) -> tuple[str, Path | None
     return text, None
 
 
-class RunningServer:
-    """A handle on a server running in a background thread; ``stop()`` ends it."""
+def _on_store(
+    method: Callable[Concatenate[Store, P], R],
+) -> Callable[Concatenate[TinkerServer, P], R]:
+    """The store's ``method`` as a method of :class:`TinkerServer`, run on ``server.store``.
+
+    The admin methods are written once, in the store; the server offers them with the same
+    name, parameters and docstring (for ``help()``, ``inspect`` and ``mypy``).
+    """
+
+    @functools.wraps(method)
+    def on_server(server: TinkerServer, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        return method(server.store, *args, **kwargs)
+
+    return on_server
+
+
+class RunningServer(AbstractContextManager["RunningServer"]):
+    """A handle on a server running in a background thread; ``stop()`` ends it (so does the
+    end of a ``with`` block)."""
 
     def __init__(self, server: TinkerServer, uv: uvicorn.Server, sock: socket.socket) -> None:
         self._server = server
@@ -108,20 +126,13 @@ class RunningServer:
         self._sock.close()
         self._server._stop_sweeper()
 
-    def __enter__(self) -> RunningServer:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
 
-class TinkerServer:
-    """A Tinker-compatible REST server over a database and a data folder.
+class TinkerServer(AbstractContextManager["TinkerServer"]):
+    """A Tinker-compatible REST server over a database and a data folder; ``close()`` ends it
+    (so does the end of a ``with`` block).
 
     Args:
         database: a SQLite file path or any SQLAlchemy URL (PostgreSQL works too).
@@ -263,187 +274,22 @@ class TinkerServer:
             self._app.state.db_threads.shutdown(wait=True)
         self.engine.dispose()
 
-    def __enter__(self) -> TinkerServer:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    # --- adding data ------------------------------------------------------------------------
+    # --- adding data: the store's methods, on the server (one definition, see _on_store) --
 
-    def add_organization(self, name: str) -> str:
-        """Create an organization; returns its id."""
-        return self.store.add_organization(name)
-
-    def add_user(self, email: str, *, organization_id: str, role: str = "member") -> str:
-        """Create a user with role ``member`` or ``admin``; returns the user id."""
-        return self.store.add_user(email, organization_id=organization_id, role=role)
-
-    def add_api_key(self, user_id: str, raw_key: str | None = None) -> str:
-        """Create an API key (``tml-...``) for a user; the raw key is returned only here.
-
-        ``raw_key`` imports an existing key instead of making a new one.
-        """
-        return self.store.add_api_key(user_id, raw_key)
-
-    def revoke_api_key(self, raw_key: str) -> None:
-        """Revoke an API key; it answers 401 from now on."""
-        self.store.revoke_api_key(raw_key)
-
-    def list_users(self) -> list[dict[str, object]]:
-        """Every user, oldest first: id, email, role, organization and active key count.
-
-        For ``tinker-rest admin list-users``: the way back to a key when the demo's were lost.
-        """
-        active = (
-            select(db.ApiKey.user_id, func.count().label("key_count"))
-            .where(db.ApiKey.revoked_at.is_(None))
-            .group_by(db.ApiKey.user_id)
-            .subquery()
-        )
-        query = (
-            select(db.User, db.Organization.name, active.c.key_count)
-            .join(db.Organization, db.Organization.id == db.User.organization_id)
-            .outerjoin(active, active.c.user_id == db.User.id)
-            .order_by(db.User.created_at, db.User.id)
-        )
-        with self.store.transaction() as s:
-            return [
-                {
-                    "user_id": user.id,
-                    "email": user.email,
-                    "role": user.role,
-                    "organization_id": user.organization_id,
-                    "organization_name": org_name,
-                    "active_api_keys": keys or 0,
-                    "created_at": user.created_at,
-                }
-                for user, org_name, keys in s.execute(query)
-            ]
-
-    def list_api_keys(self, user_id: str | None = None) -> list[dict[str, object]]:
-        """API keys, oldest first, of one user or of all: never the key, which is not kept.
-
-        For ``tinker-rest admin list-keys``.
-        """
-        query = (
-            select(db.ApiKey, db.User.email)
-            .join(db.User, db.User.id == db.ApiKey.user_id)
-            .order_by(db.ApiKey.created_at, db.ApiKey.id)
-        )
-        if user_id is not None:
-            query = query.where(db.ApiKey.user_id == user_id)
-        with self.store.transaction() as s:
-            return [
-                {
-                    "key_id": key.id,
-                    "user_id": key.user_id,
-                    "email": email,
-                    "created_at": key.created_at,
-                    "revoked_at": key.revoked_at,
-                }
-                for key, email in s.execute(query)
-            ]
-
-    def add_project(
-        self,
-        name: str,
-        *,
-        organization_id: str,
-        members: list[str] | tuple[str, ...] = (),
-        project_id: str | None = None,
-    ) -> str:
-        """Create a project with member user ids; returns its id."""
-        return self.store.add_project(
-            name, organization_id=organization_id, members=members, project_id=project_id
-        )
-
-    def add_session(
-        self,
-        owner_id: str,
-        project_id: str | None = None,
-        display_name: str | None = None,
-        user_metadata: Mapping[str, str] | None = None,
-        *,
-        session_id: str | None = None,
-        created_at: dt.datetime | None = None,
-    ) -> str:
-        """Create a session for a user; returns its id (``sess-<hex>`` unless given)."""
-        return self.store.add_session(
-            owner_id,
-            project_id=project_id,
-            display_name=display_name,
-            user_metadata=user_metadata,
-            session_id=session_id,
-            created_at=created_at,
-        )
-
-    def add_training_run(
-        self,
-        session_id: str,
-        base_model: str = "Qwen/Qwen3-8B",
-        lora_rank: int | None = 32,
-        user_metadata: Mapping[str, str] | None = None,
-        *,
-        corrupted: bool = False,
-        training_run_id: str | None = None,
-    ) -> str:
-        """Create a training run ``<session>:train:<n>`` (or ``training_run_id`` if given);
-        ``lora_rank=None`` is not LoRA."""
-        return self.store.add_training_run(
-            session_id,
-            base_model=base_model,
-            lora_rank=lora_rank,
-            user_metadata=user_metadata,
-            corrupted=corrupted,
-            training_run_id=training_run_id,
-        )
-
-    def add_sampler(
-        self,
-        session_id: str,
-        base_model: str = "Qwen/Qwen3-8B",
-        model_path: str | None = None,
-        *,
-        sampler_id: str | None = None,
-    ) -> str:
-        """Create a sampler ``<session>:sample:<n>`` (or ``sampler_id``); returns its id."""
-        return self.store.add_sampler(
-            session_id, base_model=base_model, model_path=model_path, sampler_id=sampler_id
-        )
-
-    def add_checkpoint(
-        self,
-        training_run_id: str,
-        kind: str,
-        name: str,
-        files: Mapping[str, bytes | int] | None = None,
-        public: bool = False,
-        expires_at: dt.datetime | None = None,
-        created_at: dt.datetime | None = None,
-        user_metadata: Mapping[str, str] | None = None,
-    ) -> str:
-        """Create a checkpoint with real files; returns its tinker path.
-
-        ``files`` maps names to bytes, or to an int size for a generated file of zero bytes
-        written without holding it in memory (``{"weights.bin": 1 << 30}``). ``size_bytes``
-        is the sum of the file sizes.
-        """
-        return self.store.add_checkpoint(
-            training_run_id,
-            kind,
-            name,
-            files=files if files is not None else {"adapter_model.safetensors": b"\0" * 1024},
-            public=public,
-            expires_at=expires_at,
-            created_at=created_at,
-            user_metadata=user_metadata,
-        )
+    add_organization = _on_store(Store.add_organization)
+    add_user = _on_store(Store.add_user)
+    add_api_key = _on_store(Store.add_api_key)
+    revoke_api_key = _on_store(Store.revoke_api_key)
+    list_users = _on_store(Store.list_users)
+    list_api_keys = _on_store(Store.list_api_keys)
+    add_project = _on_store(Store.add_project)
+    add_session = _on_store(Store.add_session)
+    add_training_run = _on_store(Store.add_training_run)
+    add_sampler = _on_store(Store.add_sampler)
+    add_checkpoint = _on_store(Store.add_checkpoint)
 
     def seed_demo(self) -> DemoData:
         """Add the demo data set (``--demo``): an organization, two users, a project, sessions,

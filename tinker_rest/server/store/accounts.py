@@ -100,7 +100,7 @@ class AccountStore(StoreBase):
         """Create an organization and return its id."""
         org_id = _new_id("org")
         with self.transaction() as s:
-            s.add(db.Organization(id=org_id, name=name, created_at=db.utcnow()))
+            s.add(db.Organization(id=org_id, name=name))
         return org_id
 
     def add_user(self, email: str, *, organization_id: str, role: str = "member") -> str:
@@ -109,15 +109,13 @@ class AccountStore(StoreBase):
             raise BadRequest(f"role: must be one of {', '.join(ROLES)}, not {role!r}")
         user_id = _new_id("user")
         with self.transaction() as s:
-            if s.get(db.Organization, organization_id) is None:
-                raise NotFound(f"Organization {organization_id!r} not found")
+            self._existing(s, db.Organization, organization_id)
             s.add(
                 db.User(
                     id=user_id,
                     email=email,
                     organization_id=organization_id,
                     role=role,
-                    created_at=db.utcnow(),
                 )
             )
         return user_id
@@ -132,22 +130,20 @@ class AccountStore(StoreBase):
         elif not raw_key.startswith("tml-") or len(raw_key) < 36:
             raise BadRequest("key: must be tml- followed by at least 32 characters")
         with self.transaction() as s:
-            user = s.get(db.User, user_id)
-            if user is None:
-                raise NotFound(f"User {user_id!r} not found")
+            user = self._existing(s, db.User, user_id)
             s.add(
                 db.ApiKey(
                     id=_new_id("key"),
                     key_hash=hash_api_key(raw_key),
                     user_id=user_id,
-                    created_at=db.utcnow(),
                 )
             )
             self._audit(s, user.organization_id, "api_key_create", {"user": user.email})
         return raw_key
 
     def revoke_api_key(self, raw_key: str) -> None:
-        """Revoke an API key given in full; unknown keys raise :class:`NotFound`."""
+        """Revoke an API key given in full: it answers 401 from now on. An unknown key raises
+        :class:`NotFound`."""
         with self.transaction() as s:
             key = s.execute(
                 select(db.ApiKey).where(db.ApiKey.key_hash == hash_api_key(raw_key))
@@ -163,6 +159,61 @@ class AccountStore(StoreBase):
         with self._callers_lock:
             self._callers.pop(hash_api_key(raw_key), None)
 
+    def list_users(self) -> list[dict[str, object]]:
+        """Every user, oldest first: id, email, role, organization and active key count.
+
+        For ``tinker-rest admin list-users``: the way back to a key when the demo's were lost.
+        """
+        active = (
+            select(db.ApiKey.user_id, func.count().label("key_count"))
+            .where(db.ApiKey.revoked_at.is_(None))
+            .group_by(db.ApiKey.user_id)
+            .subquery()
+        )
+        query = (
+            select(db.User, db.Organization.name, active.c.key_count)
+            .join(db.Organization, db.Organization.id == db.User.organization_id)
+            .outerjoin(active, active.c.user_id == db.User.id)
+            .order_by(db.User.created_at, db.User.id)
+        )
+        with self.transaction() as s:
+            return [
+                {
+                    "user_id": user.id,
+                    "email": user.email,
+                    "role": user.role,
+                    "organization_id": user.organization_id,
+                    "organization_name": org_name,
+                    "active_api_keys": keys or 0,
+                    "created_at": user.created_at,
+                }
+                for user, org_name, keys in s.execute(query)
+            ]
+
+    def list_api_keys(self, user_id: str | None = None) -> list[dict[str, object]]:
+        """API keys, oldest first, of one user or of all: never the key, which is not kept.
+
+        For ``tinker-rest admin list-keys``.
+        """
+        query = (
+            select(db.ApiKey, db.User.email)
+            .join(db.User, db.User.id == db.ApiKey.user_id)
+            .order_by(db.ApiKey.created_at, db.ApiKey.id)
+        )
+        if user_id is not None:
+            query = query.where(db.ApiKey.user_id == user_id)
+        with self.transaction() as s:
+            return [
+                {
+                    "key_id": key.id,
+                    "user_id": key.user_id,
+                    "email": email,
+                    "created_at": key.created_at,
+                    "revoked_at": key.revoked_at,
+                }
+                for key, email in s.execute(query)
+            ]
+
     def add_project(
         self,
         name: str,
@@ -174,20 +225,17 @@ class AccountStore(StoreBase):
         """Create a project with the given member user ids and return its id."""
         project_id = project_id or _new_id("proj")
         with self.transaction() as s:
-            if s.get(db.Organization, organization_id) is None:
-                raise NotFound(f"Organization {organization_id!r} not found")
+            self._existing(s, db.Organization, organization_id)
             s.add(
                 db.Project(
                     id=project_id,
                     name=name,
                     organization_id=organization_id,
-                    created_at=db.utcnow(),
                 )
             )
             s.flush()
             for user_id in dict.fromkeys(members):
-                if s.get(db.User, user_id) is None:
-                    raise NotFound(f"User {user_id!r} not found")
+                self._existing(s, db.User, user_id)
                 s.add(db.ProjectMember(project_id=project_id, user_id=user_id))
         return project_id
 

@@ -47,7 +47,6 @@ class ArchiveStore(StoreBase):
                     checkpoint_id=checkpoint_pk,
                     status="ready",
                     size_bytes=size,
-                    created_at=db.utcnow(),
                 )
             )
             return True

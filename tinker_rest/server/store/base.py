@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 import secrets
 import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
@@ -70,6 +71,8 @@ RESPONSE_BODY = "idempotent_response_body"
 # The store raises the server's one error type; the old name stays for callers of the store.
 StoreError = ApiError
 
+Row = TypeVar("Row", bound=db.Base)
+
 
 @dataclass(frozen=True)
 class Caller:
@@ -115,6 +118,11 @@ def parse_tinker_path(value: str) -> TinkerPath:
         return TinkerPath.parse(value)
     except InvalidTinkerPathError:
         raise NotFound("Checkpoint not found") from None
+
+
+def plain_dict(mapping: Mapping[str, str] | None) -> dict[str, str] | None:
+    """A mapping as the plain ``dict`` a JSON column stores (None stays None)."""
+    return None if mapping is None else dict(mapping)
 
 
 def _new_id(prefix: str) -> str:
@@ -281,6 +289,34 @@ class StoreBase:
                     "(method, path or body); use a new key for a new request"
                 )
             return StoredResponse(row.status_code, row.content_type, row.body)
+
+    @staticmethod
+    def _existing(s: DbSession, model: type[Row], key: Any) -> Row:
+        """The row of ``model`` with primary key ``key`` (an admin call names it).
+
+        Raises:
+            NotFound: there is none; the detail names the thing and the key.
+        """
+        row = s.get(model, key)
+        if row is None:
+            thing = re.sub(r"(?<=[a-z])([A-Z])", lambda m: " " + m[1].lower(), model.__name__)
+            raise NotFound(f"{thing} {key!r} not found")
+        return row
+
+    @classmethod
+    def _next_in_session(
+        cls, s: DbSession, session_id: str, kind: Literal["train", "sample"]
+    ) -> str:
+        """The next id ``<session>:<kind>:<n>`` of a session's runs or samplers, now taken.
+
+        Raises:
+            NotFound: there is no such session.
+        """
+        session = cls._existing(s, db.Session, session_id)
+        counter = f"next_{kind}_index"
+        number: int = getattr(session, counter)
+        setattr(session, counter, number + 1)
+        return f"{session_id}:{kind}:{number}"
 
     @staticmethod
     def _live() -> ColumnElement[bool]:

@@ -32,8 +32,12 @@ from tinker_rest.server.store.base import (
     _remove_paths,
     _safe_id,
     parse_tinker_path,
+    plain_dict,
     tinker_path_of,
 )
+
+# The files of a checkpoint added without any: one small adapter file.
+DEFAULT_FILES: Mapping[str, bytes | int] = {"adapter_model.safetensors": b"\0" * 1024}
 
 
 def checkpoint_view(ckpt: db.Checkpoint | Row[Any]) -> dict[str, Any]:
@@ -84,8 +88,7 @@ class CheckpointStore(StoreBase):
         training_run_id: str,
         kind: str,
         name: str,
-        *,
-        files: Mapping[str, bytes | int],
+        files: Mapping[str, bytes | int] | None = None,
         public: bool = False,
         expires_at: dt.datetime | None = None,
         created_at: dt.datetime | None = None,
@@ -94,7 +97,9 @@ class CheckpointStore(StoreBase):
         """Create a checkpoint with real files on disk and return its tinker path.
 
         ``files`` maps relative file names to their bytes, or to a size: an int writes a file of
-        that many zero bytes without holding it in memory (a sparse file where the disk allows).
+        that many zero bytes without holding it in memory (a sparse file where the disk allows),
+        as in ``{"weights.bin": 1 << 30}``; by default one 1 KiB adapter file. ``size_bytes`` is
+        the sum of the file sizes.
         """
         try:
             path = TinkerPath(training_run_id, kind, name)  # type: ignore[arg-type]  # checked
@@ -102,13 +107,11 @@ class CheckpointStore(StoreBase):
             raise BadRequest(f"checkpoint: {exc.problem}") from None
         blob_id = secrets.token_hex(16)
         directory = self.blob_dir / blob_id
-        size = _write_files(directory, files)
+        size = _write_files(directory, files if files is not None else DEFAULT_FILES)
         now = db.utcnow()
         try:
             with self.transaction() as s:
-                run = s.get(db.TrainingRun, training_run_id)
-                if run is None:
-                    raise NotFound(f"Training run {training_run_id!r} not found")
+                run = self._existing(s, db.TrainingRun, training_run_id)
                 s.add(
                     db.Checkpoint(
                         training_run_id=training_run_id,
@@ -118,7 +121,7 @@ class CheckpointStore(StoreBase):
                         size_bytes=size,
                         public=public,
                         expires_at=expires_at,
-                        user_metadata=dict(user_metadata) if user_metadata is not None else None,
+                        user_metadata=plain_dict(user_metadata),
                         blob_id=blob_id,
                     )
                 )

@@ -26,25 +26,20 @@ class SamplerStore(StoreBase):
     def add_sampler(
         self,
         session_id: str,
-        *,
-        base_model: str,
+        base_model: str = "Qwen/Qwen3-8B",
         model_path: str | None = None,
+        *,
         sampler_id: str | None = None,
     ) -> str:
         """Create a sampler ``<session>:sample:<n>`` (or ``sampler_id``); return its id."""
         with self.transaction() as s:
-            session = s.get(db.Session, session_id)
-            if session is None:
-                raise NotFound(f"Session {session_id!r} not found")
-            sampler_id = sampler_id or f"{session_id}:sample:{session.next_sample_index}"
-            session.next_sample_index += 1
+            sampler_id = sampler_id or self._next_in_session(s, session_id, "sample")
             s.add(
                 db.Sampler(
                     id=sampler_id,
                     session_id=session_id,
                     base_model=base_model,
                     model_path=model_path,
-                    created_at=db.utcnow(),
                 )
             )
         return sampler_id

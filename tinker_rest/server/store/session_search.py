@@ -170,8 +170,7 @@ class SessionSearchStore(StoreBase):
         if status in ("failed", "client_finished") and not (reason and reason.get("type")):
             raise BadRequest(f"reason: a {status} session needs a reason with a type")
         with self.write(None) as s:
-            if s.get(db.Session, session_id) is None:
-                raise NotFound(f"Session {session_id!r} not found")
+            self._existing(s, db.Session, session_id)
             s.merge(
                 db.SessionState(
                     session_id=session_id,

@@ -22,6 +22,7 @@ from tinker_rest.server.store.base import (
     Caller,
     StoreBase,
     _safe_id,
+    plain_dict,
     visible,
 )
 
@@ -32,30 +33,27 @@ class SessionStore(StoreBase):
     def add_session(
         self,
         owner_id: str,
-        *,
         project_id: str | None = None,
         display_name: str | None = None,
         user_metadata: Mapping[str, str] | None = None,
+        *,
         session_id: str | None = None,
         created_at: dt.datetime | None = None,
     ) -> str:
         """Create a session owned by a user and return its id, ``sess-<hex>``."""
         session_id = session_id or f"sess-{secrets.token_hex(4)}"
         with self.transaction() as s:
-            if s.get(db.User, owner_id) is None:
-                raise NotFound(f"User {owner_id!r} not found")
-            if project_id is not None and s.get(db.Project, project_id) is None:
-                raise NotFound(f"Project {project_id!r} not found")
+            self._existing(s, db.User, owner_id)
+            if project_id is not None:
+                self._existing(s, db.Project, project_id)
             s.add(
                 db.Session(
                     id=session_id,
                     owner_id=owner_id,
                     project_id=project_id,
                     display_name=display_name,
-                    user_metadata=dict(user_metadata) if user_metadata is not None else None,
+                    user_metadata=plain_dict(user_metadata),
                     created_at=created_at or db.utcnow(),
-                    next_train_index=0,
-                    next_sample_index=0,
                 )
             )
         return session_id

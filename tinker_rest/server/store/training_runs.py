@@ -26,6 +26,7 @@ from tinker_rest.server.store.base import (
     Caller,
     StoreBase,
     _safe_id,
+    plain_dict,
     visible,
 )
 from tinker_rest.server.store.checkpoints import checkpoint_view
@@ -91,21 +92,17 @@ class TrainingRunStore(StoreBase):
     def add_training_run(
         self,
         session_id: str,
-        *,
-        base_model: str,
+        base_model: str = "Qwen/Qwen3-8B",
         lora_rank: int | None = 32,
         user_metadata: Mapping[str, str] | None = None,
+        *,
         corrupted: bool = False,
         training_run_id: str | None = None,
     ) -> str:
         """Create a training run ``<session>:train:<n>`` (or ``training_run_id`` if given);
         ``lora_rank=None`` is a full run."""
         with self.transaction() as s:
-            session = s.get(db.Session, session_id)
-            if session is None:
-                raise NotFound(f"Session {session_id!r} not found")
-            run_id = training_run_id or f"{session_id}:train:{session.next_train_index}"
-            session.next_train_index += 1
+            run_id = training_run_id or self._next_in_session(s, session_id, "train")
             now = db.utcnow()
             s.add(
                 db.TrainingRun(
@@ -118,7 +115,7 @@ class TrainingRunStore(StoreBase):
                     train_mlp=True,
                     train_attn=True,
                     optimizer="adam",
-                    user_metadata=dict(user_metadata) if user_metadata is not None else None,
+                    user_metadata=plain_dict(user_metadata),
                     created_at=now,
                     last_request_time=now,
                 )

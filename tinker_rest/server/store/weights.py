@@ -95,17 +95,15 @@ class SignedUrls:
 
 
 def _signed(signer: UrlSigner, blob_id: str, relative: str, expires: int) -> dict[str, Any]:
-    return {"expires": expires, "signature": signer.signature(_message(blob_id, relative), expires)}
+    return {
+        "expires": expires,
+        "signature": signer.signature(file_url_message(blob_id, relative), expires),
+    }
 
 
-def _message(blob_id: str, relative: str) -> str:
+def file_url_message(blob_id: str, relative: str) -> str:
     """What a checkpoint file's URL signs: the file set and the relative path together."""
     return f"{FILES_ROUTE}/{blob_id}/{relative}"
-
-
-def verify_file_url(signer: UrlSigner, blob_id: str, relative: str, expires: int, sig: str) -> bool:
-    """Whether a checkpoint file's signed URL is genuine and unexpired."""
-    return signer.verify(_message(blob_id, relative), expires, sig)
 
 
 class WeightStore(StoreBase):

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import tinker_rest_models as m
 from fastapi import APIRouter, Depends, Header, Request, Response
 
+from tinker_rest._paths import TinkerPath
 from tinker_rest.server.api.deps import (
     CallerDep,
     CheckpointPathDep,
@@ -25,6 +28,7 @@ from tinker_rest.server.api.deps import (
     json_body,
 )
 from tinker_rest.server.errors import Unavailable
+from tinker_rest.server.store import Caller, Store
 
 router = APIRouter(prefix="/api/v1")
 
@@ -48,52 +52,57 @@ def list_checkpoints(caller: CallerDep, store: StoreDep, training_run_id: str) -
     return {"checkpoints": store.list_checkpoints(caller, training_run_id), "cursor": None}
 
 
+@dataclass(frozen=True)
+class CheckpointWrite:
+    """A write on one checkpoint of the caller's (delete, publish, TTL): who, where, which."""
+
+    request: Request
+    caller: Caller
+    store: Store
+    path: TinkerPath
+
+    async def apply(self, method: Callable[..., None], *args: Any) -> Response:
+        """``method(caller, path, *args)`` on the app's writer thread; answers 204."""
+        await in_db_writer(self.request, method, self.caller, self.path, *args)
+        return Response(status_code=204)
+
+
+async def checkpoint_write(
+    request: Request, caller: CallerDep, store: StoreDep, path: CheckpointPathDep
+) -> CheckpointWrite:
+    """The caller and the checkpoint of a write, after authentication (a coroutine: no I/O)."""
+    return CheckpointWrite(request, caller, store, path)
+
+
+CheckpointWriteDep = Annotated[CheckpointWrite, Depends(checkpoint_write)]
+
+
 @router.delete(CHECKPOINT, status_code=204, response_class=Response)
-async def delete_checkpoint(
-    request: Request,
-    caller: CallerDep,
-    store: StoreDep,
-    path: CheckpointPathDep,
-    idempotent: IdempotencyDep,
-) -> Response:
+async def delete_checkpoint(write: CheckpointWriteDep, idempotent: IdempotencyDep) -> Response:
     """Delete an owned checkpoint and its files.
     ``DELETE /api/v1/training_runs/{training_run_id}/checkpoints/{kind}/{name}``"""
-    await in_db_writer(request, store.delete_checkpoint, caller, path, idempotent)
-    return Response(status_code=204)
+    return await write.apply(write.store.delete_checkpoint, idempotent)
 
 
 @router.api_route(
     CHECKPOINT + "/publish", methods=["POST", "DELETE"], status_code=204, response_class=Response
 )
-async def set_checkpoint_public(
-    request: Request,
-    caller: CallerDep,
-    store: StoreDep,
-    path: CheckpointPathDep,
-    idempotent: IdempotencyDep,
-) -> Response:
+async def set_checkpoint_public(write: CheckpointWriteDep, idempotent: IdempotencyDep) -> Response:
     """Make an owned checkpoint public (POST, ``publish_checkpoint``) or private again (DELETE,
     ``unpublish_checkpoint``).
     ``POST``/``DELETE /api/v1/training_runs/{training_run_id}/checkpoints/{kind}/{name}/publish``
     """
-    public = request.method == "POST"
-    await in_db_writer(request, store.set_public, caller, path, public, idempotent)
-    return Response(status_code=204)
+    public = write.request.method == "POST"
+    return await write.apply(write.store.set_public, public, idempotent)
 
 
 @router.put(CHECKPOINT + "/ttl", status_code=204, response_class=Response)
 async def set_checkpoint_ttl(
-    request: Request,
-    caller: CallerDep,
-    store: StoreDep,
-    path: CheckpointPathDep,
-    body: TtlBody,
-    idempotent: IdempotencyDep,
+    write: CheckpointWriteDep, body: TtlBody, idempotent: IdempotencyDep
 ) -> Response:
     """Set or remove an owned checkpoint's expiry.
     ``PUT /api/v1/training_runs/{training_run_id}/checkpoints/{kind}/{name}/ttl``"""
-    await in_db_writer(request, store.set_ttl, caller, path, body.ttl_seconds, idempotent)
-    return Response(status_code=204)
+    return await write.apply(write.store.set_ttl, body.ttl_seconds, idempotent)
 
 
 @router.get(CHECKPOINT + "/archive", response_model=m.CheckpointArchiveUrlResponse)

@@ -10,15 +10,18 @@ documents. It is the server's one place that serves a file.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.responses import FileResponse
 from starlette.types import Message, Receive, Scope, Send
 
+from tinker_rest.server.api.deps import get_store
 from tinker_rest.server.errors import ApiError, NotFound
+from tinker_rest.server.store import Store
 from tinker_rest.server.store.traces import TRACES_ROUTE
-from tinker_rest.server.store.weights import FILES_ROUTE, verify_file_url
+from tinker_rest.server.store.weights import FILES_ROUTE, file_url_message
 
 router = APIRouter(prefix="/api/v1/storage")
 
@@ -26,6 +29,7 @@ INT64 = (-(2**63), 2**63 - 1)
 EXPIRED = "The download URL is invalid or has expired"
 HexId = Annotated[str, Path(pattern="^[0-9a-f]{1,64}$")]
 Expires = Annotated[int, Query(ge=INT64[0], le=INT64[1])]
+Signature = Annotated[str, Query(pattern="^[0-9a-f]{1,128}$")]
 # FileResponse's own refusals, and the detail each gets.
 REFUSALS = {400: "Range: malformed", 416: "Range not satisfiable"}
 
@@ -61,19 +65,41 @@ class RangeFileResponse(FileResponse):
         await super().__call__(scope, receive, send_json_errors)
 
 
+@dataclass(frozen=True)
+class SignedUrl:
+    """The ``expires`` and ``signature`` of a signed download URL, for the app it came to."""
+
+    request: Request
+    expires: int
+    signature: str
+
+    def require(self, message: str) -> Store:
+        """The app's store, once the URL's signature of ``message`` is genuine and unexpired.
+
+        Raises:
+            ApiError: 403, the signature is wrong or the URL has expired.
+        """
+        if not self.request.app.state.signer.verify(message, self.expires, self.signature):
+            raise ApiError(EXPIRED, status=403)
+        return get_store(self.request)
+
+
+async def signed_url(request: Request, expires: Expires, signature: Signature) -> SignedUrl:
+    """The query of a signed URL, which every download here has instead of an API key."""
+    return SignedUrl(request, expires, signature)
+
+
+SignedUrlDep = Annotated[SignedUrl, Depends(signed_url)]
+
+
 @router.api_route("/archives/{archive_id}", methods=["GET", "HEAD"])
 def download_archive(
-    request: Request,
-    archive_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]+$")],
-    expires: Annotated[int, Query(ge=INT64[0], le=INT64[1])],
-    signature: Annotated[str, Query(pattern=r"^[0-9a-f]+$")],
+    archive_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]+$")], signed: SignedUrlDep
 ) -> RangeFileResponse:
     """Serve an archive behind a signed URL, whole or one byte range; no API key.
     ``GET``/``HEAD /api/v1/storage/archives/{archive_id}``"""
-    path = f"/api/v1/storage/archives/{archive_id}"
-    if not request.app.state.signer.verify(path, expires, signature):
-        raise ApiError(EXPIRED, status=403)
-    found = request.app.state.store.downloadable_archive(archive_id)
+    store = signed.require(f"/api/v1/storage/archives/{archive_id}")
+    found = store.downloadable_archive(archive_id)
     if found is None:
         raise NotFound("Archive not found")
     file_path, _ = found
@@ -84,34 +110,24 @@ def download_archive(
     FILES_ROUTE.removeprefix("/api/v1/storage") + "/{file_set_id}", methods=["GET", "HEAD"]
 )
 def download_checkpoint_file(
-    request: Request,
     file_set_id: HexId,
     path: Annotated[str, Query(min_length=1, max_length=4096)],
-    expires: Expires,
-    signature: Annotated[str, Query(pattern="^[0-9a-f]{1,128}$")],
+    signed: SignedUrlDep,
 ) -> RangeFileResponse:
     """One file of a checkpoint behind a signed URL, whole or one byte range; no API key.
     ``GET``/``HEAD /api/v1/storage/checkpoint_files/{file_set_id}?path=…``"""
-    if not verify_file_url(request.app.state.signer, file_set_id, path, expires, signature):
-        raise ApiError(EXPIRED, status=403)
-    target = request.app.state.store.checkpoint_file(file_set_id, path)
+    store = signed.require(file_url_message(file_set_id, path))
+    target = store.checkpoint_file(file_set_id, path)
     return RangeFileResponse(target, media_type="application/octet-stream")
 
 
 @router.api_route(
     TRACES_ROUTE.removeprefix("/api/v1/storage") + "/{trace_id}", methods=["GET", "HEAD"]
 )
-def download_trace(
-    request: Request,
-    trace_id: HexId,
-    expires: Expires,
-    signature: Annotated[str, Query(pattern="^[0-9a-f]{1,128}$")],
-) -> RangeFileResponse:
+def download_trace(trace_id: HexId, signed: SignedUrlDep) -> RangeFileResponse:
     """A session trace behind a signed URL, whole or one byte range; no API key.
     ``GET``/``HEAD /api/v1/storage/traces/{trace_id}``"""
-    if not request.app.state.signer.verify(f"{TRACES_ROUTE}/{trace_id}", expires, signature):
-        raise ApiError(EXPIRED, status=403)
-    target = request.app.state.store.ready_trace(trace_id)
+    target = signed.require(f"{TRACES_ROUTE}/{trace_id}").ready_trace(trace_id)
     if target is None:
         raise NotFound("Trace not found")
     return RangeFileResponse(target, media_type="application/json")
