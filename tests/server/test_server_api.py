@@ -29,6 +29,13 @@ def test_client_endpoints(env: Env) -> None:
     with env.client(env.alice_key) as c:
         assert c.post("/api/v1/client/config", json={"sdk_version": "0.38.0"}).json() == {}
         assert c.post("/api/v1/client/dynamic_config").json() == {}
+        # An optional body may be absent, but a body of whitespace alone is not JSON.
+        blank = c.post(
+            "/api/v1/client/dynamic_config",
+            content=b" \t",
+            headers={"Content-Type": "application/json"},
+        )
+        assert blank.status_code == 400 and "JSON" in blank.json()["detail"]
         telemetry = c.post("/api/v1/telemetry", json={"events": [{"name": "x"}]})
         assert telemetry.json() == {"status": "accepted"}
 
