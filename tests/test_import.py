@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from conftest import World
 
 SERVER_STACK = ("fastapi", "starlette", "uvicorn", "sqlalchemy", "alembic", "yaml")
 
@@ -26,3 +31,17 @@ def test_result_models_load_with_the_types_not_with_the_package() -> None:
     # program that only makes a client pays it at its first call.
     assert loaded_after("import tinker_rest", ("pydantic",)) == []
     assert loaded_after("import tinker_rest.types", ("pydantic",)) == ["pydantic"]
+
+
+def test_a_download_loads_no_result_models(world: World, tmp_path: Path) -> None:
+    # The archive URL is read from the JSON: a program that only downloads (the CLI's
+    # `checkpoint download`) never pays pydantic's import (a tenth of a 1 GiB download's time).
+    path = f"tinker://{world.run_a}/weights/0001"
+    statement = (
+        "from tinker_rest import RestClient; "
+        f"RestClient({world.base_url!r}, {world.alice_key!r})"
+        f".download_checkpoint({path!r}, {str(tmp_path)!r})"
+    )
+    assert loaded_after(statement, ("pydantic",)) == []
+    (folder,) = tmp_path.iterdir()  # the checkpoint, extracted
+    assert {p.name for p in folder.iterdir()} == set(world.files)
