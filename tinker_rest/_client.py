@@ -160,11 +160,12 @@ class RestClient:
     Why this design, measured by ``scripts/bench.py`` in one run (the README's performance
     section has the tables): libcurl made a sequential call for a third or less of the client
     CPU of pyqwest, httpcore or httpx, and one thread driving a ``CurlMulti`` carried as many
-    calls a second as any candidate (and 100 times httpx's async pool) with 256 in flight
+    calls a second as any candidate (and 40 times httpx's async pool) with 256 in flight
     against a server 50 ms away, where the previous 16 worker threads carried at most 16 calls
-    at a time. As measured, the facade itself reaches about a third of raw libcurl's rate
-    there: its own CPU per call (parsing into the models, building ``httpx.Response`` objects
-    for the generated parsers) is what caps it on a busy two-core machine.
+    at a time. There this client carries 0.9 or more of raw libcurl's calls a second; what
+    caps both is CPU, not the network, so the engine keeps its own per-call work small (one
+    generator per call, futures completed together once per turn of its loop, handles that
+    keep their options, sockets polled with ``epoll`` directly).
 
     Every call ends: each attempt has a deadline over the whole exchange (``timeout``, 60 s;
     5 s to connect), at most ``max_retries`` retries of failures worth retrying (see

@@ -9,11 +9,18 @@ streams), TLS, proxies from the environment (``http_proxy``, ``https_proxy``, ``
 gzip, and it replaces a kept-alive connection the server closed.
 
 What this module adds is glue: one thread runs the multi handle's event loop (``socket_action``
-over a selector), so that any number of calls are in flight without a thread each; calls are
-generators (see :meth:`Engine.run`) that yield a request to send or seconds to wait, which is
+over ``epoll``/``poll``), so that any number of calls are in flight without a thread each; calls
+are generators (see :meth:`Engine.run`) that yield a request to send or seconds to wait, which is
 how the retry policy and archive polling wait without holding a thread; and the limits that
 make every call end: a deadline per attempt over the whole exchange, a cap on the decompressed
 response body, a bound on interim (1xx) responses, and refusal of the framing h11 refuses.
+
+With many calls in flight against a far service the client is bound by CPU, not the network,
+and the engine's thread is the busier one; its per-call work is kept small, each step measured
+with the far-service bench (``scripts/bench.py --only far``; py-spy, cProfile, ``strace -c``):
+futures are completed together once per turn of the loop (:meth:`Engine._settle`), handles keep
+their options between calls (:class:`_Transfer`), sockets are polled directly
+(:class:`_Sockets`), and header lines are read once at the end of a transfer.
 """
 
 from __future__ import annotations

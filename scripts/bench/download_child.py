@@ -20,7 +20,7 @@ import httpx
 from tinker_rest import RestClient, TinkerPath
 
 
-def _peak_mib() -> float:
+def peak_mib() -> float:
     """This process's peak RSS. VmHWM, not ru_maxrss: Linux carries ru_maxrss across execve,
     so a child of a big parent would report the parent's peak."""
     try:
@@ -72,14 +72,14 @@ def ours(base_url: str, api_key: str, tinker_path: str, dest: Path, extract: boo
 
 def main() -> None:
     mode, base_url, api_key, tinker_path, dest = sys.argv[1:6]
-    idle = _peak_mib()
+    idle = peak_mib()
     began = time.perf_counter()
     if mode == "raw":
         written = raw(base_url, api_key, tinker_path, Path(dest))
     else:
         written = ours(base_url, api_key, tinker_path, Path(dest), extract=mode == "ours-extract")
     seconds = time.perf_counter() - began
-    result = {"seconds": seconds, "bytes": written, "maxrss_mib": _peak_mib(), "idle_rss_mib": idle}
+    result = {"seconds": seconds, "bytes": written, "maxrss_mib": peak_mib(), "idle_rss_mib": idle}
     print(json.dumps(result), flush=True)
 
 

@@ -9,17 +9,18 @@ the process's threads while they are in flight, waits for them all, and prints o
 from __future__ import annotations
 
 import json
-import resource
 import sys
 import threading
 import time
+
+from download_child import peak_mib  # this process's own peak (ru_maxrss is the parent's)
 
 from tinker_rest import RestClient
 
 
 def main() -> None:
     base_url, calls = sys.argv[1], int(sys.argv[2])
-    idle = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    idle = peak_mib()
     before = threading.active_count()
     # As many connections as calls: over HTTP/1.1 each call in flight needs one.
     with RestClient(base_url, "bench-key", max_retries=0, max_connections=calls) as client:
@@ -35,7 +36,7 @@ def main() -> None:
                 "threads_before": before,
                 "threads_in_flight": threads,
                 "idle_rss_mib": idle,
-                "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "maxrss_mib": peak_mib(),
                 "seconds": seconds,
             }
         )
