@@ -12,6 +12,7 @@ import contextlib
 import gzip
 import json
 import os
+import select
 import socket
 import ssl
 import threading
@@ -157,7 +158,21 @@ def answer_each(respond: Callable[[Conn, bytes], bool]) -> Script:
 # -- framing and limits --------------------------------------------------------------------
 
 
-def test_a_late_unsolicited_response_is_not_taken_as_the_next_answer(serve) -> None:
+POLLERS = ["epoll", "poll", "selectors"]
+
+
+@pytest.fixture(params=POLLERS)
+def poller(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each way the engine can wait on sockets: epoll on Linux, poll on macOS and the BSDs,
+    selectors on Windows; all three exist on Linux, so each is tested here."""
+    from tinker_rest import _engine
+
+    make = {"epoll": select.epoll, "poll": _engine._Poll, "selectors": _engine._Selector}
+    monkeypatch.setattr(_engine, "_poller", make[request.param])
+    return str(request.param)
+
+
+def test_a_late_unsolicited_response_is_not_taken_as_the_next_answer(serve, poller) -> None:
     """A 204 sent after a complete response must not answer the next call."""
     second = dict(RUN, training_run_id="sess-2:train:0")
 
@@ -290,7 +305,7 @@ def test_framing_h11_refuses_is_refused(serve, name: str, response: bytes, said:
         client.get_training_run("sess-1:train:0").result(10)
 
 
-def test_a_kept_alive_connection_the_server_closed_is_replaced(serve) -> None:
+def test_a_kept_alive_connection_the_server_closed_is_replaced(serve, poller) -> None:
     def script(conn: Conn, n: int) -> None:
         if conn.request() is not None:
             conn.send(ok())  # keep-alive, then closed without a word
@@ -536,7 +551,7 @@ def test_calls_waiting_for_a_connection_do_not_spend_their_connect_timeout(serve
         assert all(f.result(30).is_lora for f in futures)
 
 
-def test_calls_started_from_done_callbacks_never_wait_unseen(serve) -> None:
+def test_calls_started_from_done_callbacks_never_wait_unseen(serve, poller) -> None:
     """Calls started as others end (a window of 8, released by done-callbacks on the engine
     thread) all finish. A wake-up sent while the engine emptied its wake socket was swallowed
     and every later call waited unseen in the inbox: about one run in two hung this way."""

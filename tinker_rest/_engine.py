@@ -34,6 +34,7 @@ import math
 import os
 import re
 import select
+import selectors
 import socket
 import threading
 import time
@@ -692,10 +693,7 @@ class Engine:
 # What a watched file descriptor is: curl's (for socket_action), an idle kept-alive connection,
 # one curl stopped watching (set aside until its transfer is finished), the wake-up socket.
 _CURL, _IDLE, _ASIDE, _WAKE = "curl", "idle", "aside", "wake"
-if hasattr(select, "epoll"):
-    _IN, _OUT = select.EPOLLIN, select.EPOLLOUT
-else:
-    _IN, _OUT = select.POLLIN, select.POLLOUT
+_IN, _OUT = 1, 4  # POLLIN and POLLOUT, which are EPOLLIN and EPOLLOUT too
 
 
 class _Sockets:
@@ -711,7 +709,7 @@ class _Sockets:
     """
 
     def __init__(self) -> None:
-        self._poller: Any = select.epoll() if hasattr(select, "epoll") else _Poll()
+        self._poller = _poller()
         self._watched: dict[int, tuple[int, str]] = {}  # fd: (events, what it is)
 
     def kind(self, fd: int) -> str | None:
@@ -774,8 +772,18 @@ class _Sockets:
         self._poller.close()
 
 
+def _poller() -> Any:
+    """``select.epoll`` (Linux), else ``select.poll`` (macOS, the BSDs), else ``selectors``
+    (Windows): each with ``register``, ``modify``, ``unregister``, ``poll(seconds)``, ``close``."""
+    if hasattr(select, "epoll"):
+        return select.epoll()
+    if hasattr(select, "poll"):
+        return _Poll()
+    return _Selector()
+
+
 class _Poll:
-    """``select.poll`` where there is no ``epoll`` (macOS, the BSDs), taking seconds."""
+    """``select.poll``, taking seconds."""
 
     def __init__(self) -> None:
         self._poll = select.poll()
@@ -790,6 +798,50 @@ class _Poll:
 
     def close(self) -> None:
         pass
+
+
+class _Selector:
+    """``selectors`` where there is neither ``epoll`` nor ``poll`` (Windows)."""
+
+    def __init__(self) -> None:
+        self._selector = selectors.DefaultSelector()
+
+    @staticmethod
+    def _mask(events: int) -> int:
+        return (selectors.EVENT_READ if events & _IN else 0) | (
+            selectors.EVENT_WRITE if events & _OUT else 0
+        )
+
+    def register(self, fd: int, events: int) -> None:
+        try:
+            self._selector.register(fd, self._mask(events))
+        except (KeyError, ValueError) as exc:
+            raise OSError(str(exc)) from None
+
+    def modify(self, fd: int, events: int) -> None:
+        try:
+            self._selector.modify(fd, self._mask(events))
+        except (KeyError, ValueError) as exc:  # not registered: as epoll's ENOENT
+            raise OSError(str(exc)) from None
+
+    def unregister(self, fd: int) -> None:
+        try:
+            self._selector.unregister(fd)
+        except (KeyError, ValueError) as exc:
+            raise OSError(str(exc)) from None
+
+    def poll(self, seconds: float) -> list[tuple[int, int]]:
+        return [
+            (
+                key.fd,
+                (_IN if mask & selectors.EVENT_READ else 0)
+                | (_OUT if mask & selectors.EVENT_WRITE else 0),
+            )
+            for key, mask in self._selector.select(seconds)
+        ]
+
+    def close(self) -> None:
+        self._selector.close()
 
 
 def _shut_down(fd: int) -> None:
