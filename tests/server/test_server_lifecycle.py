@@ -6,14 +6,17 @@ import datetime as dt
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
+import pytest
 from click.testing import CliRunner
 
 from tinker_rest.server import TinkerServer
 from tinker_rest.server.cli import admin
+from tinker_rest.server.errors import NotFound
 
 if TYPE_CHECKING:
     from conftest import Env
@@ -244,6 +247,43 @@ def test_admin_cli_creates_and_revokes(tmp_path: Path) -> None:
         assert server.store.authenticate(key) is None
     bad = runner.invoke(admin, ["create-user", "b@example.com", "--org", "nope", "--db", db])
     assert bad.exit_code != 0
+
+
+def test_admin_calls_name_a_missing_parent(env: Env) -> None:
+    """A row is added only once every row its foreign keys name is found: else a 404 naming the
+    missing one, and nothing of the call is kept."""
+    server = env.server
+
+    def refused(thing: str, call: Callable[[], object]) -> None:
+        with pytest.raises(NotFound) as raised:
+            call()
+        assert raised.value.detail == f"{thing} not found"
+
+    refused(
+        "Organization 'org-nope'",
+        lambda: server.add_user("x@example.com", organization_id="org-nope"),
+    )
+    refused("User 'user-nope'", lambda: server.add_api_key("user-nope"))
+    refused(
+        "User 'user-nope'",
+        lambda: server.add_project(
+            "p", organization_id=env.org, members=[env.bob, "user-nope"], project_id="proj-half"
+        ),
+    )
+    refused("Project 'proj-nope'", lambda: server.add_session(env.alice, project_id="proj-nope"))
+    # A run or sampler given its id is checked too, not left to the database's foreign key.
+    refused(
+        "Session 'sess-nope'",
+        lambda: server.add_training_run("sess-nope", training_run_id="sess-nope:train:7"),
+    )
+    refused(
+        "Session 'sess-nope'",
+        lambda: server.add_sampler("sess-nope", sampler_id="sess-nope:sample:7"),
+    )
+    refused("User 'user-nope'", lambda: server.store.add_project_member(env.project, "user-nope"))
+    assert len(server.list_users()) == 3
+    # The refused project left nothing behind: its id is still free.
+    assert server.add_project("p", organization_id=env.org, project_id="proj-half") == "proj-half"
 
 
 def test_demo_seed(tmp_path: Path) -> None:

@@ -100,7 +100,7 @@ class AccountStore(StoreBase):
         """Create an organization and return its id."""
         org_id = _new_id("org")
         with self.transaction() as s:
-            s.add(db.Organization(id=org_id, name=name))
+            self._add(s, db.Organization(id=org_id, name=name))
         return org_id
 
     def add_user(self, email: str, *, organization_id: str, role: str = "member") -> str:
@@ -109,14 +109,8 @@ class AccountStore(StoreBase):
             raise BadRequest(f"role: must be one of {', '.join(ROLES)}, not {role!r}")
         user_id = _new_id("user")
         with self.transaction() as s:
-            self._existing(s, db.Organization, organization_id)
-            s.add(
-                db.User(
-                    id=user_id,
-                    email=email,
-                    organization_id=organization_id,
-                    role=role,
-                )
+            self._add(
+                s, db.User(id=user_id, email=email, organization_id=organization_id, role=role)
             )
         return user_id
 
@@ -131,12 +125,8 @@ class AccountStore(StoreBase):
             raise BadRequest("key: must be tml- followed by at least 32 characters")
         with self.transaction() as s:
             user = self._existing(s, db.User, user_id)
-            s.add(
-                db.ApiKey(
-                    id=_new_id("key"),
-                    key_hash=hash_api_key(raw_key),
-                    user_id=user_id,
-                )
+            self._add(
+                s, db.ApiKey(id=_new_id("key"), key_hash=hash_api_key(raw_key), user_id=user_id)
             )
             self._audit(s, user.organization_id, "api_key_create", {"user": user.email})
         return raw_key
@@ -225,25 +215,17 @@ class AccountStore(StoreBase):
         """Create a project with the given member user ids and return its id."""
         project_id = project_id or _new_id("proj")
         with self.transaction() as s:
-            self._existing(s, db.Organization, organization_id)
-            s.add(
-                db.Project(
-                    id=project_id,
-                    name=name,
-                    organization_id=organization_id,
-                )
-            )
+            self._add(s, db.Project(id=project_id, name=name, organization_id=organization_id))
             s.flush()
             for user_id in dict.fromkeys(members):
-                self._existing(s, db.User, user_id)
-                s.add(db.ProjectMember(project_id=project_id, user_id=user_id))
+                self._add(s, db.ProjectMember(project_id=project_id, user_id=user_id))
         return project_id
 
     def add_project_member(self, project_id: str, user_id: str) -> None:
         """Add a user to a project."""
         with self.transaction() as s:
             if s.get(db.ProjectMember, (project_id, user_id)) is None:
-                s.add(db.ProjectMember(project_id=project_id, user_id=user_id))
+                self._add(s, db.ProjectMember(project_id=project_id, user_id=user_id))
 
     def is_empty(self) -> bool:
         """Whether the database holds no organization yet."""

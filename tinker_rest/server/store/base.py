@@ -304,6 +304,22 @@ class StoreBase:
         return row
 
     @classmethod
+    def _add(cls, s: DbSession, row: Row) -> Row:
+        """Add ``row`` once every row its foreign keys name is found (an admin call names them).
+
+        Raises:
+            NotFound: a parent is missing; the detail names it as :meth:`_existing` does.
+        """
+        models = {mapper.local_table: mapper.class_ for mapper in db.Base.registry.mappers}
+        for attribute in row.__mapper__.column_attrs:
+            key = getattr(row, attribute.key)
+            for foreign_key in attribute.columns[0].foreign_keys:
+                if key is not None:
+                    cls._existing(s, models[foreign_key.column.table], key)
+        s.add(row)
+        return row
+
+    @classmethod
     def _next_in_session(
         cls, s: DbSession, session_id: str, kind: Literal["train", "sample"]
     ) -> str:

@@ -34,14 +34,10 @@ class SamplerStore(StoreBase):
         """Create a sampler ``<session>:sample:<n>`` (or ``sampler_id``); return its id."""
         with self.transaction() as s:
             sampler_id = sampler_id or self._next_in_session(s, session_id, "sample")
-            s.add(
-                db.Sampler(
-                    id=sampler_id,
-                    session_id=session_id,
-                    base_model=base_model,
-                    model_path=model_path,
-                )
+            sampler = db.Sampler(
+                id=sampler_id, session_id=session_id, base_model=base_model, model_path=model_path
             )
+            self._add(s, sampler)
         return sampler_id
 
     def get_sampler(self, caller: Caller, sampler_id: str) -> dict[str, Any]:

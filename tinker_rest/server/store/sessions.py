@@ -43,10 +43,8 @@ class SessionStore(StoreBase):
         """Create a session owned by a user and return its id, ``sess-<hex>``."""
         session_id = session_id or f"sess-{secrets.token_hex(4)}"
         with self.transaction() as s:
-            self._existing(s, db.User, owner_id)
-            if project_id is not None:
-                self._existing(s, db.Project, project_id)
-            s.add(
+            self._add(
+                s,
                 db.Session(
                     id=session_id,
                     owner_id=owner_id,
@@ -54,7 +52,7 @@ class SessionStore(StoreBase):
                     display_name=display_name,
                     user_metadata=plain_dict(user_metadata),
                     created_at=created_at or db.utcnow(),
-                )
+                ),
             )
         return session_id
 

@@ -104,21 +104,18 @@ class TrainingRunStore(StoreBase):
         with self.transaction() as s:
             run_id = training_run_id or self._next_in_session(s, session_id, "train")
             now = db.utcnow()
-            s.add(
+            self._add(
+                s,
                 db.TrainingRun(
                     id=run_id,
                     session_id=session_id,
                     base_model=base_model,
                     lora_rank=lora_rank,
                     corrupted=corrupted,
-                    train_unembed=True,
-                    train_mlp=True,
-                    train_attn=True,
-                    optimizer="adam",
                     user_metadata=plain_dict(user_metadata),
                     created_at=now,
                     last_request_time=now,
-                )
+                ),
             )
         return run_id
 
