@@ -33,10 +33,10 @@ RUN_ID = sa.String(length=160)
 
 def model_of_session() -> tuple[Any, ...]:
     """The first columns of samplers and training runs: the id ``<session>:<kind>:<n>``, the
-    session (with its foreign key) and the base model."""
+    session (with its foreign key and index) and the base model."""
     return (
         tables.text_id(length=160),
-        *tables.reference("session_id", "sessions", SESSION_ID),
+        *tables.reference("session_id", "sessions", SESSION_ID, index=True),
         sa.Column("base_model", sa.String(length=255), nullable=False),
     )
 
@@ -50,9 +50,8 @@ def upgrade() -> None:
         sa.Column("status_code", sa.Integer(), nullable=False),
         sa.Column("content_type", sa.String(length=255), nullable=True),
         sa.Column("body", sa.LargeBinary(), nullable=False),
-        tables.created_at(),
+        tables.created_at(index=True),
         sa.UniqueConstraint("request_hash"),
-        indexes=["created_at"],
     )
     tables.create_table(
         "organizations",
@@ -63,68 +62,63 @@ def upgrade() -> None:
     tables.create_table(
         "audit_entries",
         tables.numbered_id(),
-        *tables.reference("organization_id", "organizations", ORG_ID),
-        sa.Column("timestamp", sa.DateTime(), nullable=False),
+        *tables.reference("organization_id", "organizations", ORG_ID, index=True),
+        sa.Column("timestamp", sa.DateTime(), nullable=False, index=True),
         sa.Column("event", sa.String(length=64), nullable=False),
         sa.Column("event_details", sa.JSON(), nullable=False),
         sa.Column("model_id", sa.String(length=160), nullable=True),
         sa.Column("tinker_path", sa.Text(), nullable=True),
         sa.Column("purpose", sa.Text(), nullable=True),
-        indexes=["organization_id", "timestamp"],
     )
     tables.create_table(
         "projects",
         tables.text_id(),
         sa.Column("name", sa.String(length=255), nullable=False),
-        *tables.reference("organization_id", "organizations", ORG_ID),
+        *tables.reference("organization_id", "organizations", ORG_ID, index=True),
         tables.created_at(),
-        indexes=["organization_id"],
     )
     tables.create_table(
         "users",
         tables.text_id(),
         sa.Column("email", sa.String(length=320), nullable=False),
-        *tables.reference("organization_id", "organizations", ORG_ID),
+        *tables.reference("organization_id", "organizations", ORG_ID, index=True),
         sa.Column("role", sa.String(length=16), nullable=False),
         tables.created_at(),
         sa.UniqueConstraint("email"),
-        indexes=["organization_id"],
     )
     tables.create_table(
         "api_keys",
         tables.text_id(),
         tables.text_id("key_hash"),
-        *tables.reference("user_id", "users", USER_ID),
+        *tables.reference("user_id", "users", USER_ID, index=True),
         tables.created_at(),
         sa.Column("revoked_at", sa.DateTime(), nullable=True),
         sa.UniqueConstraint("key_hash"),
-        indexes=["user_id"],
     )
     tables.create_table(
         "project_members",
         *tables.reference("project_id", "projects", PROJECT_ID),
-        *tables.reference("user_id", "users", USER_ID),
+        *tables.reference("user_id", "users", USER_ID, index=True),
         primary_key=["project_id", "user_id"],
-        indexes=["user_id"],
     )
     tables.create_table(
         "sessions",
         tables.text_id(length=128),
-        *tables.reference("owner_id", "users", USER_ID),
-        *tables.reference("project_id", "projects", PROJECT_ID, ondelete="RESTRICT", nullable=True),
+        *tables.reference("owner_id", "users", USER_ID, index=True),
+        *tables.reference(
+            "project_id", "projects", PROJECT_ID, ondelete="RESTRICT", nullable=True, index=True
+        ),
         sa.Column("display_name", sa.String(length=255), nullable=True),
         sa.Column("user_metadata", sa.JSON(), nullable=True),
-        tables.created_at(),
+        tables.created_at(index=True),
         sa.Column("next_train_index", sa.Integer(), nullable=False),
         sa.Column("next_sample_index", sa.Integer(), nullable=False),
-        indexes=["created_at", "owner_id", "project_id"],
     )
     tables.create_table(
         "samplers",
         *model_of_session(),
         sa.Column("model_path", sa.Text(), nullable=True),
         tables.created_at(),
-        indexes=["session_id"],
     )
     tables.create_table(
         "training_runs",
@@ -137,24 +131,22 @@ def upgrade() -> None:
         sa.Column("optimizer", sa.String(length=64), nullable=False),
         sa.Column("user_metadata", sa.JSON(), nullable=True),
         tables.created_at(),
-        sa.Column("last_request_time", sa.DateTime(), nullable=False),
-        indexes=["last_request_time", "session_id"],
+        sa.Column("last_request_time", sa.DateTime(), nullable=False, index=True),
     )
     tables.create_table(
         "checkpoints",
         tables.numbered_id(),
-        *tables.reference("training_run_id", "training_runs", RUN_ID),
+        *tables.reference("training_run_id", "training_runs", RUN_ID, index=True),
         sa.Column("kind", sa.String(length=32), nullable=False),
         sa.Column("name", sa.String(length=255), nullable=False),
-        tables.created_at(),
+        tables.created_at(index=True),
         sa.Column("size_bytes", sa.BigInteger(), nullable=False),
         sa.Column("public", sa.Boolean(), nullable=False),
-        sa.Column("expires_at", sa.DateTime(), nullable=True),
+        sa.Column("expires_at", sa.DateTime(), nullable=True, index=True),
         sa.Column("user_metadata", sa.JSON(), nullable=True),
         tables.text_id("blob_id"),
         sa.UniqueConstraint("blob_id"),
         sa.UniqueConstraint("training_run_id", "kind", "name"),
-        indexes=["created_at", "expires_at", "training_run_id"],
     )
     tables.create_table(
         "archives",

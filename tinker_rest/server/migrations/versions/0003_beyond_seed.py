@@ -47,40 +47,37 @@ def upgrade() -> None:
     tables.create_table(
         "session_states",
         *tables.reference("session_id", "sessions", SESSION_ID),
-        sa.Column("status", sa.String(length=32), nullable=False),
+        sa.Column("status", sa.String(length=32), nullable=False, index=True),
         sa.Column("reason_type", sa.String(length=32), nullable=True),
         sa.Column("reason", sa.JSON(), nullable=True),
         sa.Column("category", sa.String(length=16), nullable=True),
         *(sa.Column(text, sa.Text(), nullable=True) for text in ("detail", "message")),
         primary_key=["session_id"],
-        indexes=["status"],
     )
     tables.create_table(
         "trace_exports",
         tables.text_id(),
-        *tables.reference("session_id", "sessions", SESSION_ID),
+        *tables.reference("session_id", "sessions", SESSION_ID, index=True),
         sa.Column("status", sa.String(length=16), nullable=False),
         tables.text_id("fingerprint"),
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("size_bytes", sa.BigInteger(), nullable=True),
         tables.created_at(),
-        indexes=["session_id"],
     )
     # Its foreign keys stand in the order revision 0003 first gave them, not the columns'.
     tables.create_table(
         "billing_events",
         tables.numbered_id(),
-        tables.text_id("organization_id"),
+        sa.Column("organization_id", sa.String(length=64), nullable=False, index=True),
         sa.Column("user_id", sa.String(length=64), nullable=True),
         sa.Column("session_id", SESSION_ID, nullable=True),
-        sa.Column("bucket_start", sa.DateTime(), nullable=False),
+        sa.Column("bucket_start", sa.DateTime(), nullable=False, index=True),
         sa.Column("base_model", sa.String(length=255), nullable=True),
         sa.Column("event_info", sa.JSON(), nullable=False),
         sa.Column("estimated_cost_usd", sa.Float(), nullable=True),
         sa.ForeignKeyConstraint(["organization_id"], ["organizations.id"], ondelete="CASCADE"),
         sa.ForeignKeyConstraint(["session_id"], ["sessions.id"], ondelete="SET NULL"),
         sa.ForeignKeyConstraint(["user_id"], ["users.id"], ondelete="SET NULL"),
-        indexes=["organization_id", "bucket_start"],
     )
 
 
