@@ -40,10 +40,16 @@ T = TypeVar("T")
 DB_READ_THREADS = 8
 
 
-def get_store(request: Request) -> Store:
+def store_of(request: Request) -> Store:
     """The app's :class:`Store`."""
     store: Store = request.app.state.store
     return store
+
+
+async def get_store(request: Request) -> Store:
+    """The app's :class:`Store`, as a dependency (a coroutine: FastAPI would run a plain
+    function on its thread pool, a hop for every request)."""
+    return store_of(request)
 
 
 StoreDep = Annotated[Store, Depends(get_store)]
@@ -95,7 +101,7 @@ IdempotencyKey = Annotated[
 ]
 
 
-def check_idempotency_key(key: IdempotencyKey = None) -> None:
+async def check_idempotency_key(key: IdempotencyKey = None) -> None:
     """A 400 for an ``X-Idempotency-Key`` the spec does not allow, on every operation.
 
     Operations that change nothing record no key, but still refuse a malformed one.
@@ -139,7 +145,7 @@ class ScopedPage:
     scope: str
 
 
-def scoped_page(
+async def scoped_page(
     limit: Limit = 20, offset: Offset = 0, access_scope: AccessScopeQuery = m.AccessScope.owned
 ) -> ScopedPage:
     """The page and scope a list operation asks for (20 items unless ``limit`` says)."""
@@ -149,7 +155,7 @@ def scoped_page(
 ScopedPageDep = Annotated[ScopedPage, Depends(scoped_page)]
 
 
-def checkpoint_path(
+async def checkpoint_path(
     training_run_id: str, checkpoint_kind: m.CheckpointKind, checkpoint_name: str
 ) -> TinkerPath:
     """The checkpoint the path names, checked with the one tinker path grammar.
@@ -230,7 +236,7 @@ def _query_names(dependant: Dependant) -> set[str]:
     return names
 
 
-def reject_unknown_query(request: Request) -> None:
+async def reject_unknown_query(request: Request) -> None:
     """A 400 for query parameters the operation does not declare (the spec allows none)."""
     route = request.scope.get("route")
     dependant = getattr(route, "dependant", None)

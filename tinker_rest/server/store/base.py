@@ -9,6 +9,7 @@ them out, and the sweep deletes them with their files."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import re
 import secrets
@@ -18,18 +19,24 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
 from sqlalchemy import (
     ColumnElement,
     Engine,
+    Insert,
     Select,
+    Table,
+    Update,
     bindparam,
-    delete,
     func,
+    insert,
     or_,
     select,
+    update,
 )
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import sessionmaker
@@ -173,6 +180,49 @@ def _visible_run_statement(scope: str) -> Select[db.TrainingRun, db.Session]:
 _VISIBLE_RUN = {scope: _visible_run_statement(scope) for scope in ("owned", "accessible")}
 
 
+class KeyTaken(Exception):
+    """Another request with the same idempotency key committed its record first."""
+
+
+def _record_statement(dialect: str) -> Insert:
+    """The insert of an idempotency record: a stale record of the key (past the window, not
+    yet swept) is replaced, a live one is left alone (and nothing is inserted)."""
+    table = cast(Table, db.IdempotentResponse.__table__)
+    upsert = (sqlite_insert if dialect == "sqlite" else postgresql_insert)(table)
+    replaced = ("fingerprint", "status_code", "content_type", "body", "created_at")
+    return upsert.on_conflict_do_update(
+        index_elements=[table.c.request_hash],
+        set_={name: upsert.excluded[name] for name in replaced},
+        where=table.c.created_at <= bindparam("stale_before", type_=db.UTCDateTime()),
+    ).returning(table.c.id)  # a row when it inserted or replaced (rowcount is not portable)
+
+
+_RECORD = {dialect: _record_statement(dialect) for dialect in ("sqlite", "postgresql")}
+_AUDIT = insert(db.AuditEntry)
+_CHECKPOINTS = cast(Table, db.Checkpoint.__table__)
+_OWNED_CHECKPOINT = (
+    _CHECKPOINTS.c.training_run_id == bindparam("run_id"),
+    _CHECKPOINTS.c.kind == bindparam("ckpt_kind"),
+    _CHECKPOINTS.c.name == bindparam("ckpt_name"),
+    or_(
+        _CHECKPOINTS.c.expires_at.is_(None),
+        _CHECKPOINTS.c.expires_at > bindparam("now", type_=db.UTCDateTime()),
+    ),
+    _CHECKPOINTS.c.training_run_id.in_(
+        select(db.TrainingRun.id)
+        .join(db.Session, db.TrainingRun.session_id == db.Session.id)
+        .where(db.TrainingRun.id == bindparam("run_id"), visible("owned"))
+    ),
+)
+
+
+@functools.cache
+def _update_owned_checkpoint(columns: frozenset[str]) -> Update:
+    """UPDATE of ``columns`` (bound by their names) of the caller's live checkpoint at a path."""
+    values = {name: bindparam(name, type_=_CHECKPOINTS.c[name].type) for name in columns}
+    return update(_CHECKPOINTS).where(*_OWNED_CHECKPOINT).values(values)
+
+
 class StoreBase:
     """The database, the blob folder, transactions, and the helpers every resource shares."""
 
@@ -218,7 +268,7 @@ class StoreBase:
                 yield s
                 if idempotent is not None:
                     self._record(s, idempotent, s.info.get(RESPONSE_BODY))
-        except (IntegrityError, ApiError):
+        except (IntegrityError, ApiError, KeyTaken):
             # A request with the same key may have committed since the key was looked up
             # (its record then breaks ours, or its change makes ours a 409): answer as it did.
             stored = self.stored_response(idempotent) if idempotent is not None else None
@@ -248,25 +298,30 @@ class StoreBase:
 
     @staticmethod
     def _record(s: DbSession, idempotent: IdempotentRequest, body: bytes | None = None) -> None:
-        """Record the write's response for its key: a 204, or a JSON 200 of ``body``."""
+        """Record the write's response for its key: a 204, or a JSON 200 of ``body``.
+
+        One statement: an insert that, on a record of the key past the window (still there
+        until the sweep), starts the key afresh, and on a live one changes nothing.
+
+        Raises:
+            KeyTaken: a live record of the key is there (another request with it committed).
+        """
         now = db.utcnow()
-        # A record past the window may still be there until the sweep; this key starts afresh.
-        s.execute(
-            delete(db.IdempotentResponse).where(
-                db.IdempotentResponse.request_hash == idempotent.record_id,
-                db.IdempotentResponse.created_at <= now - IDEMPOTENCY_WINDOW,
-            )
+        connection = s.connection()
+        inserted = connection.execute(
+            _RECORD[connection.dialect.name],
+            {
+                "request_hash": idempotent.record_id,
+                "fingerprint": idempotent.fingerprint,
+                "status_code": 204 if body is None else 200,
+                "content_type": None if body is None else "application/json",
+                "body": body or b"",
+                "created_at": now,
+                "stale_before": now - IDEMPOTENCY_WINDOW,
+            },
         )
-        s.add(
-            db.IdempotentResponse(
-                request_hash=idempotent.record_id,
-                fingerprint=idempotent.fingerprint,
-                status_code=204 if body is None else 200,
-                content_type=None if body is None else "application/json",
-                body=body or b"",
-                created_at=now,
-            )
-        )
+        if inserted.first() is None:
+            raise KeyTaken(idempotent.key)
 
     def stored_response(self, request: IdempotentRequest) -> StoredResponse | None:
         """The response recorded in the last 24 hours for this user's idempotency key.
@@ -356,6 +411,29 @@ class StoreBase:
             )
         ).scalar_one_or_none()
 
+    @staticmethod
+    def _update_owned_checkpoint(
+        s: DbSession, caller: Caller, path: TinkerPath, now: dt.datetime, **values: Any
+    ) -> bool:
+        """Set ``values`` on the caller's live checkpoint at ``path``; whether it was there.
+
+        The rule of :meth:`_owned_checkpoint` in one UPDATE, run on the session's connection.
+        """
+        if not (_safe_id(path.training_run_id) and _safe_id(path.name)):
+            return False
+        changed = s.connection().execute(
+            _update_owned_checkpoint(frozenset(values)),
+            {
+                **values,
+                "run_id": path.training_run_id,
+                "ckpt_kind": path.kind,
+                "ckpt_name": path.name,
+                "user_id": caller.user_id,
+                "now": now,
+            },
+        )
+        return changed.rowcount == 1
+
     def _owned_checkpoint(self, s: DbSession, caller: Caller, path: TinkerPath) -> db.Checkpoint:
         ckpt, _, _ = self._visible_checkpoint(s, caller, path, "owned")
         return ckpt
@@ -391,15 +469,18 @@ class StoreBase:
         model_id: str | None = None,
         tinker_path: str | None = None,
     ) -> None:
-        s.add(
-            db.AuditEntry(
-                organization_id=organization_id,
-                timestamp=db.utcnow(),
-                event=event_name,
-                event_details=details,
-                model_id=model_id,
-                tinker_path=tinker_path,
-            )
+        # A Core insert, not an ORM object: a third of the ORM flush of a write went to it.
+        s.connection().execute(
+            _AUDIT,
+            {
+                "organization_id": organization_id,
+                "timestamp": db.utcnow(),
+                "event": event_name,
+                "event_details": details,
+                "model_id": model_id,
+                "tinker_path": tinker_path,
+                "purpose": None,
+            },
         )
 
     def _audit_checkpoint(
