@@ -27,6 +27,7 @@ from tinker_rest._paths import TinkerPath
 from tinker_rest.server.errors import ApiError, BadRequest, NotFound
 from tinker_rest.server.idempotency import HEADER, MAX_KEY_LENGTH, IdempotentRequest, Replay
 from tinker_rest.server.store import Caller, Store
+from tinker_rest.server.writer import GroupCommitWriter
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
@@ -63,15 +64,28 @@ async def in_db_thread(request: Request, fn: Callable[..., T], *args: Any, **kwa
 
 
 async def in_db_writer(request: Request, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """``fn(*args, **kwargs)`` on the app's writer thread (SQLite), awaited.
+    """``fn(*args, **kwargs)`` on the app's writer thread (SQLite), alone, awaited.
 
     SQLite takes one writer at a time, so API writes queue, first come first served, for one
-    thread, instead of 40 threads of FastAPI's pool contending for the lock and the GIL while
-    they hold it. On PostgreSQL this is the database thread pool.
+    thread (:class:`~tinker_rest.server.writer.GroupCommitWriter`, which says why with the
+    numbers). On PostgreSQL this is the database thread pool.
     """
     loop = asyncio.get_running_loop()
-    pool: concurrent.futures.ThreadPoolExecutor = request.app.state.db_writer
+    pool: concurrent.futures.Executor = request.app.state.db_writer
     return await loop.run_in_executor(pool, functools.partial(fn, *args, **kwargs))
+
+
+async def in_db_write_group(request: Request, fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)`` on the app's writer thread, committed with the writes queued with it.
+
+    ``fn`` is a store write that touches the database only through ``Store.write`` and
+    leaves anything that needs its commit to ``_after_commit``. On PostgreSQL this is
+    :func:`in_db_writer`.
+    """
+    pool: concurrent.futures.Executor = request.app.state.db_writer
+    if not isinstance(pool, GroupCommitWriter):
+        return await in_db_writer(request, fn, *args)
+    return await asyncio.wrap_future(pool.submit_grouped(fn, *args))
 
 
 async def require_caller(

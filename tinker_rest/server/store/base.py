@@ -15,7 +15,7 @@ import re
 import secrets
 import shutil
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,6 +79,7 @@ RESPONSE_BODY = "idempotent_response_body"
 StoreError = ApiError
 
 Row = TypeVar("Row", bound=db.Base)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -223,6 +224,38 @@ def _update_owned_checkpoint(columns: frozenset[str]) -> Update:
     return update(_CHECKPOINTS).where(*_OWNED_CHECKPOINT).values(values)
 
 
+class GroupLost(Exception):
+    """The transaction of a write group ended before its commit; none of its writes stand."""
+
+
+class WriteGroup:
+    """Writes committed together (:meth:`StoreBase.write_group`), each in its own SAVEPOINT."""
+
+    def __init__(self, session: DbSession) -> None:
+        self.session = session
+        self.after_commit: list[Callable[[], None]] = []
+
+    def run(self, fn: Callable[[], T]) -> T:
+        """``fn()`` as one write of the group, as if it had the session to itself.
+
+        Raises:
+            GroupLost: SQLite rolled back the whole transaction (some errors do, beyond the
+                savepoint), so the writes before this one are gone too.
+        """
+        # What an earlier write loaded is not this one's (and a Core UPDATE leaves it stale).
+        self.session.expunge_all()
+        try:
+            return fn()
+        finally:
+            self.check()
+
+    def check(self) -> None:
+        """Raise :class:`GroupLost` if SQLite has rolled the group's transaction back."""
+        dbapi = self.session.connection().connection.dbapi_connection
+        if not getattr(dbapi, "in_transaction", True):
+            raise GroupLost("the transaction of the write group was rolled back")
+
+
 class StoreBase:
     """The database, the blob folder, transactions, and the helpers every resource shares."""
 
@@ -241,12 +274,58 @@ class StoreBase:
         # SQLite's busy handler, sleeping up to 100 ms between tries while newer writers take
         # the lock first: under the 64-client mix that made the write tail (see write()).
         self._writer = threading.Lock() if engine.dialect.name == "sqlite" else None
+        # The write group open on a thread (the writer thread's, see write_group()).
+        self._local = threading.local()
 
     @contextmanager
     def transaction(self) -> Iterator[DbSession]:
-        """A database session that commits on success and rolls back on error."""
-        with self._sessions.begin() as session:
-            yield session
+        """A database session that commits on success and rolls back on error.
+
+        Inside a :meth:`write_group` on this thread, a SAVEPOINT of the group's transaction
+        instead: released on success, rolled back on error, committed with the group.
+        """
+        group: WriteGroup | None = getattr(self._local, "group", None)
+        if group is None:
+            with self._sessions.begin() as session:
+                yield session
+            return
+        group.check()  # a SAVEPOINT outside a transaction would start one of its own
+        with group.session.begin_nested():
+            yield group.session
+
+    @contextmanager
+    def write_group(self) -> Iterator[WriteGroup]:
+        """One SQLite transaction that the writes run through :meth:`WriteGroup.run` join.
+
+        Each write runs in its own SAVEPOINT (a failing one rolls back only its own changes
+        and idempotency record); the group commits once when the block ends, then runs what
+        the writes left for after their commit (removing a deleted checkpoint's files). The
+        writer lock and SQLite's (``BEGIN IMMEDIATE``) are taken before the first write.
+
+        Raises:
+            Unavailable: the writer lock stayed taken for the whole busy timeout.
+            OperationalError: SQLite's lock did ("database is locked"), or the commit failed.
+        """
+        with self._one_writer(), self._sessions.begin() as session:
+            # pysqlite begins a transaction only before an INSERT/UPDATE/DELETE; a SAVEPOINT
+            # outside one would be a transaction of its own, committed by its RELEASE.
+            session.connection().exec_driver_sql("BEGIN IMMEDIATE")
+            group = WriteGroup(session)
+            self._local.group = group
+            try:
+                yield group
+            finally:
+                self._local.group = None
+        for action in group.after_commit:
+            action()
+
+    def _after_commit(self, action: Callable[[], None]) -> None:
+        """Run ``action`` once the write that asks has committed: now, outside a group."""
+        group: WriteGroup | None = getattr(self._local, "group", None)
+        if group is None:
+            action()
+        else:
+            group.after_commit.append(action)
 
     @contextmanager
     def write(self, idempotent: IdempotentRequest | None) -> Iterator[DbSession]:
@@ -257,7 +336,8 @@ class StoreBase:
         Both the change and its record commit, or neither does. If another request with the
         same key committed first, this one rolls back and answers with what that one recorded.
         Writes on SQLite serialize on its one writer lock; PostgreSQL's unique index on the
-        record does the same for two requests with one key.
+        record does the same for two requests with one key. Inside a :meth:`write_group`, the
+        write is a SAVEPOINT of the group's transaction and commits with the group.
 
         Raises:
             Replay: the same request under the same key was already done.
@@ -265,6 +345,7 @@ class StoreBase:
         """
         try:
             with self._one_writer(), self.transaction() as s:
+                s.info.pop(RESPONSE_BODY, None)  # another write's, in a group
                 yield s
                 if idempotent is not None:
                     self._record(s, idempotent, s.info.get(RESPONSE_BODY))
@@ -286,8 +367,8 @@ class StoreBase:
         Raises:
             Unavailable: the lock stayed taken for the whole busy timeout (answer 503).
         """
-        if self._writer is None:
-            yield
+        if self._writer is None or getattr(self._local, "group", None) is not None:
+            yield  # PostgreSQL, or a write of a group, which holds the lock
             return
         if not self._writer.acquire(timeout=db.SQLITE_BUSY_TIMEOUT_SECONDS):
             raise Unavailable("The database is busy; try again")

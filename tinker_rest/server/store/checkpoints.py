@@ -228,7 +228,7 @@ class CheckpointStore(StoreBase):
             ckpt = self._owned_checkpoint(s, caller, path)
             doomed = self._drop_checkpoint(s, ckpt)
             self._audit_checkpoint(s, caller, "checkpoint_delete", ckpt)
-        _remove_paths(doomed)
+        self._after_commit(lambda: _remove_paths(doomed))
 
     def weights_info(self, caller: Caller, tinker_path: str) -> dict[str, Any]:
         """The model behind an accessible or published checkpoint.
