@@ -4,7 +4,9 @@ Reads are ``GET /api/v1/training_runs/{id}``; writes are ``PUT …/checkpoints/{
 with an ``X-Idempotency-Key`` (each a real write and its idempotency record in one commit). The
 figure is write p99 over read p99, both measured in the same run against the same server
 (target: at most 4), with 0 errors. Run alone: ``.venv/bin/python scripts/bench/mix.py
-[--seconds 60]``; ``make bench`` runs it with the reference figures.
+[--seconds 60]``; ``make bench`` runs it with the reference figures. Measured on 2 shared
+cores (3 runs of 20 s): 1.75-2.05, from 3.5-3.9 before the writer's group commit and Core
+writes (``tinker_rest/server/writer.py`` has the profile and the numbers).
 
 ``--serve DIR`` is the server side: a :class:`TinkerServer` over a SQLite file in ``DIR`` in
 its own process, which prints one JSON line (base URL, keys, ids) and serves until stdin closes.

@@ -7,8 +7,10 @@ its handle afterwards.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Iterator
+import sqlite3
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -103,3 +105,20 @@ def env(tmp_path: Path) -> Iterator[Env]:
             yield data
     finally:
         server.close()
+
+
+@pytest.fixture
+def another_writer(env: Env) -> Callable[[], contextlib.AbstractContextManager[None]]:
+    """A block during which another connection holds SQLite's write lock on ``env``'s file."""
+
+    @contextlib.contextmanager
+    def holding() -> Iterator[None]:
+        blocker = sqlite3.connect(env.db_path, timeout=0, isolation_level=None)
+        try:
+            blocker.execute("BEGIN IMMEDIATE")
+            yield
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+
+    return holding

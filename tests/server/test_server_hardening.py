@@ -7,6 +7,8 @@ import socket
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,6 +19,8 @@ from tinker_rest.server import TinkerServer
 
 if TYPE_CHECKING:
     from conftest import Env
+
+WriteLock = Callable[[], AbstractContextManager[None]]
 
 
 def _ckpt(env: Env) -> str:
@@ -218,21 +222,15 @@ def test_slow_headers_are_cut_off(tmp_path: Path) -> None:
                 sock.close()
 
 
-def test_a_locked_database_answers_503_soon(env: Env) -> None:
-    blocker = sqlite3.connect(env.db_path, timeout=0, isolation_level=None)
-    try:
-        blocker.execute("BEGIN IMMEDIATE")  # another writer holds the lock
-        with env.client(env.alice_key) as c:
-            began = time.monotonic()
-            answer = c.post(_ckpt(env) + "/publish", timeout=20)
-            took = time.monotonic() - began
-        assert answer.status_code == 503
-        assert answer.headers["retry-after"] == "1"
-        assert answer.json() == {"detail": "The database is busy; try again"}
-        assert took < 15
-    finally:
-        blocker.execute("ROLLBACK")
-        blocker.close()
+def test_a_locked_database_answers_503_soon(env: Env, another_writer: WriteLock) -> None:
+    with another_writer(), env.client(env.alice_key) as c:
+        began = time.monotonic()
+        answer = c.post(_ckpt(env) + "/publish", timeout=20)
+        took = time.monotonic() - began
+    assert answer.status_code == 503
+    assert answer.headers["retry-after"] == "1"
+    assert answer.json() == {"detail": "The database is busy; try again"}
+    assert took < 15
     with env.client(env.alice_key) as c:
         assert c.post(_ckpt(env) + "/publish").status_code == 204
 

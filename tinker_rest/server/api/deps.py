@@ -27,6 +27,7 @@ from tinker_rest._paths import TinkerPath
 from tinker_rest.server.errors import ApiError, BadRequest, NotFound
 from tinker_rest.server.idempotency import HEADER, MAX_KEY_LENGTH, IdempotentRequest, Replay
 from tinker_rest.server.store import Caller, Store
+from tinker_rest.server.writer import GroupCommitWriter
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
@@ -40,10 +41,16 @@ T = TypeVar("T")
 DB_READ_THREADS = 8
 
 
-def get_store(request: Request) -> Store:
+def store_of(request: Request) -> Store:
     """The app's :class:`Store`."""
     store: Store = request.app.state.store
     return store
+
+
+async def get_store(request: Request) -> Store:
+    """The app's :class:`Store`, as a dependency (a coroutine: FastAPI would run a plain
+    function on its thread pool, a hop for every request)."""
+    return store_of(request)
 
 
 StoreDep = Annotated[Store, Depends(get_store)]
@@ -57,15 +64,28 @@ async def in_db_thread(request: Request, fn: Callable[..., T], *args: Any, **kwa
 
 
 async def in_db_writer(request: Request, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """``fn(*args, **kwargs)`` on the app's writer thread (SQLite), awaited.
+    """``fn(*args, **kwargs)`` on the app's writer thread (SQLite), alone, awaited.
 
     SQLite takes one writer at a time, so API writes queue, first come first served, for one
-    thread, instead of 40 threads of FastAPI's pool contending for the lock and the GIL while
-    they hold it. On PostgreSQL this is the database thread pool.
+    thread (:class:`~tinker_rest.server.writer.GroupCommitWriter`, which says why with the
+    numbers). On PostgreSQL this is the database thread pool.
     """
     loop = asyncio.get_running_loop()
-    pool: concurrent.futures.ThreadPoolExecutor = request.app.state.db_writer
+    pool: concurrent.futures.Executor = request.app.state.db_writer
     return await loop.run_in_executor(pool, functools.partial(fn, *args, **kwargs))
+
+
+async def in_db_write_group(request: Request, fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)`` on the app's writer thread, committed with the writes queued with it.
+
+    ``fn`` is a store write that touches the database only through ``Store.write`` and
+    leaves anything that needs its commit to ``_after_commit``. On PostgreSQL this is
+    :func:`in_db_writer`.
+    """
+    pool: concurrent.futures.Executor = request.app.state.db_writer
+    if not isinstance(pool, GroupCommitWriter):
+        return await in_db_writer(request, fn, *args)
+    return await asyncio.wrap_future(pool.submit_grouped(fn, *args))
 
 
 async def require_caller(
@@ -95,7 +115,7 @@ IdempotencyKey = Annotated[
 ]
 
 
-def check_idempotency_key(key: IdempotencyKey = None) -> None:
+async def check_idempotency_key(key: IdempotencyKey = None) -> None:
     """A 400 for an ``X-Idempotency-Key`` the spec does not allow, on every operation.
 
     Operations that change nothing record no key, but still refuse a malformed one.
@@ -139,7 +159,7 @@ class ScopedPage:
     scope: str
 
 
-def scoped_page(
+async def scoped_page(
     limit: Limit = 20, offset: Offset = 0, access_scope: AccessScopeQuery = m.AccessScope.owned
 ) -> ScopedPage:
     """The page and scope a list operation asks for (20 items unless ``limit`` says)."""
@@ -149,7 +169,7 @@ def scoped_page(
 ScopedPageDep = Annotated[ScopedPage, Depends(scoped_page)]
 
 
-def checkpoint_path(
+async def checkpoint_path(
     training_run_id: str, checkpoint_kind: m.CheckpointKind, checkpoint_name: str
 ) -> TinkerPath:
     """The checkpoint the path names, checked with the one tinker path grammar.
@@ -230,7 +250,7 @@ def _query_names(dependant: Dependant) -> set[str]:
     return names
 
 
-def reject_unknown_query(request: Request) -> None:
+async def reject_unknown_query(request: Request) -> None:
     """A 400 for query parameters the operation does not declare (the spec allows none)."""
     route = request.scope.get("route")
     dependant = getattr(route, "dependant", None)

@@ -61,6 +61,7 @@ from tinker_rest.server.errors import ApiError, Unavailable, error_response
 from tinker_rest.server.idempotency import Replay
 from tinker_rest.server.signing import UrlSigner
 from tinker_rest.server.store import Store
+from tinker_rest.server.writer import GroupCommitWriter
 
 log = logging.getLogger("tinker_rest.server")
 
@@ -200,9 +201,7 @@ def create_app(
         DB_READ_THREADS, thread_name_prefix="tinker-rest-db"
     )
     app.state.db_writer = (
-        concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="tinker-rest-db-writer")
-        if store.engine.dialect.name == "sqlite"
-        else app.state.db_threads
+        GroupCommitWriter(store) if store.engine.dialect.name == "sqlite" else app.state.db_threads
     )
     for router in ROUTERS:
         app.include_router(router)

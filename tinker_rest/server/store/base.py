@@ -9,27 +9,34 @@ them out, and the sweep deletes them with their files."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import re
 import secrets
 import shutil
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
 from sqlalchemy import (
     ColumnElement,
     Engine,
+    Insert,
     Select,
+    Table,
+    Update,
     bindparam,
-    delete,
     func,
+    insert,
     or_,
     select,
+    update,
 )
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import sessionmaker
@@ -72,6 +79,7 @@ RESPONSE_BODY = "idempotent_response_body"
 StoreError = ApiError
 
 Row = TypeVar("Row", bound=db.Base)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -173,6 +181,81 @@ def _visible_run_statement(scope: str) -> Select[db.TrainingRun, db.Session]:
 _VISIBLE_RUN = {scope: _visible_run_statement(scope) for scope in ("owned", "accessible")}
 
 
+class KeyTaken(Exception):
+    """Another request with the same idempotency key committed its record first."""
+
+
+def _record_statement(dialect: str) -> Insert:
+    """The insert of an idempotency record: a stale record of the key (past the window, not
+    yet swept) is replaced, a live one is left alone (and nothing is inserted)."""
+    table = cast(Table, db.IdempotentResponse.__table__)
+    upsert = (sqlite_insert if dialect == "sqlite" else postgresql_insert)(table)
+    replaced = ("fingerprint", "status_code", "content_type", "body", "created_at")
+    return upsert.on_conflict_do_update(
+        index_elements=[table.c.request_hash],
+        set_={name: upsert.excluded[name] for name in replaced},
+        where=table.c.created_at <= bindparam("stale_before", type_=db.UTCDateTime()),
+    ).returning(table.c.id)  # a row when it inserted or replaced (rowcount is not portable)
+
+
+_RECORD = {dialect: _record_statement(dialect) for dialect in ("sqlite", "postgresql")}
+_AUDIT = insert(db.AuditEntry)
+_CHECKPOINTS = cast(Table, db.Checkpoint.__table__)
+_OWNED_CHECKPOINT = (
+    _CHECKPOINTS.c.training_run_id == bindparam("run_id"),
+    _CHECKPOINTS.c.kind == bindparam("ckpt_kind"),
+    _CHECKPOINTS.c.name == bindparam("ckpt_name"),
+    or_(
+        _CHECKPOINTS.c.expires_at.is_(None),
+        _CHECKPOINTS.c.expires_at > bindparam("now", type_=db.UTCDateTime()),
+    ),
+    _CHECKPOINTS.c.training_run_id.in_(
+        select(db.TrainingRun.id)
+        .join(db.Session, db.TrainingRun.session_id == db.Session.id)
+        .where(db.TrainingRun.id == bindparam("run_id"), visible("owned"))
+    ),
+)
+
+
+@functools.cache
+def _update_owned_checkpoint(columns: frozenset[str]) -> Update:
+    """UPDATE of ``columns`` (bound by their names) of the caller's live checkpoint at a path."""
+    values = {name: bindparam(name, type_=_CHECKPOINTS.c[name].type) for name in columns}
+    return update(_CHECKPOINTS).where(*_OWNED_CHECKPOINT).values(values)
+
+
+class GroupLost(Exception):
+    """The transaction of a write group ended before its commit; none of its writes stand."""
+
+
+class WriteGroup:
+    """Writes committed together (:meth:`StoreBase.write_group`), each in its own SAVEPOINT."""
+
+    def __init__(self, session: DbSession) -> None:
+        self.session = session
+        self.after_commit: list[Callable[[], None]] = []
+
+    def run(self, fn: Callable[[], T]) -> T:
+        """``fn()`` as one write of the group, as if it had the session to itself.
+
+        Raises:
+            GroupLost: SQLite rolled back the whole transaction (some errors do, beyond the
+                savepoint), so the writes before this one are gone too.
+        """
+        # What an earlier write loaded is not this one's (and a Core UPDATE leaves it stale).
+        self.session.expunge_all()
+        try:
+            return fn()
+        finally:
+            self.check()
+
+    def check(self) -> None:
+        """Raise :class:`GroupLost` if SQLite has rolled the group's transaction back."""
+        dbapi = self.session.connection().connection.dbapi_connection
+        if not getattr(dbapi, "in_transaction", True):
+            raise GroupLost("the transaction of the write group was rolled back")
+
+
 class StoreBase:
     """The database, the blob folder, transactions, and the helpers every resource shares."""
 
@@ -191,12 +274,58 @@ class StoreBase:
         # SQLite's busy handler, sleeping up to 100 ms between tries while newer writers take
         # the lock first: under the 64-client mix that made the write tail (see write()).
         self._writer = threading.Lock() if engine.dialect.name == "sqlite" else None
+        # The write group open on a thread (the writer thread's, see write_group()).
+        self._local = threading.local()
 
     @contextmanager
     def transaction(self) -> Iterator[DbSession]:
-        """A database session that commits on success and rolls back on error."""
-        with self._sessions.begin() as session:
-            yield session
+        """A database session that commits on success and rolls back on error.
+
+        Inside a :meth:`write_group` on this thread, a SAVEPOINT of the group's transaction
+        instead: released on success, rolled back on error, committed with the group.
+        """
+        group: WriteGroup | None = getattr(self._local, "group", None)
+        if group is None:
+            with self._sessions.begin() as session:
+                yield session
+            return
+        group.check()  # a SAVEPOINT outside a transaction would start one of its own
+        with group.session.begin_nested():
+            yield group.session
+
+    @contextmanager
+    def write_group(self) -> Iterator[WriteGroup]:
+        """One SQLite transaction that the writes run through :meth:`WriteGroup.run` join.
+
+        Each write runs in its own SAVEPOINT (a failing one rolls back only its own changes
+        and idempotency record); the group commits once when the block ends, then runs what
+        the writes left for after their commit (removing a deleted checkpoint's files). The
+        writer lock and SQLite's (``BEGIN IMMEDIATE``) are taken before the first write.
+
+        Raises:
+            Unavailable: the writer lock stayed taken for the whole busy timeout.
+            OperationalError: SQLite's lock did ("database is locked"), or the commit failed.
+        """
+        with self._one_writer(), self._sessions.begin() as session:
+            # pysqlite begins a transaction only before an INSERT/UPDATE/DELETE; a SAVEPOINT
+            # outside one would be a transaction of its own, committed by its RELEASE.
+            session.connection().exec_driver_sql("BEGIN IMMEDIATE")
+            group = WriteGroup(session)
+            self._local.group = group
+            try:
+                yield group
+            finally:
+                self._local.group = None
+        for action in group.after_commit:
+            action()
+
+    def _after_commit(self, action: Callable[[], None]) -> None:
+        """Run ``action`` once the write that asks has committed: now, outside a group."""
+        group: WriteGroup | None = getattr(self._local, "group", None)
+        if group is None:
+            action()
+        else:
+            group.after_commit.append(action)
 
     @contextmanager
     def write(self, idempotent: IdempotentRequest | None) -> Iterator[DbSession]:
@@ -207,7 +336,8 @@ class StoreBase:
         Both the change and its record commit, or neither does. If another request with the
         same key committed first, this one rolls back and answers with what that one recorded.
         Writes on SQLite serialize on its one writer lock; PostgreSQL's unique index on the
-        record does the same for two requests with one key.
+        record does the same for two requests with one key. Inside a :meth:`write_group`, the
+        write is a SAVEPOINT of the group's transaction and commits with the group.
 
         Raises:
             Replay: the same request under the same key was already done.
@@ -215,10 +345,11 @@ class StoreBase:
         """
         try:
             with self._one_writer(), self.transaction() as s:
+                s.info.pop(RESPONSE_BODY, None)  # another write's, in a group
                 yield s
                 if idempotent is not None:
                     self._record(s, idempotent, s.info.get(RESPONSE_BODY))
-        except (IntegrityError, ApiError):
+        except (IntegrityError, ApiError, KeyTaken):
             # A request with the same key may have committed since the key was looked up
             # (its record then breaks ours, or its change makes ours a 409): answer as it did.
             stored = self.stored_response(idempotent) if idempotent is not None else None
@@ -236,8 +367,8 @@ class StoreBase:
         Raises:
             Unavailable: the lock stayed taken for the whole busy timeout (answer 503).
         """
-        if self._writer is None:
-            yield
+        if self._writer is None or getattr(self._local, "group", None) is not None:
+            yield  # PostgreSQL, or a write of a group, which holds the lock
             return
         if not self._writer.acquire(timeout=db.SQLITE_BUSY_TIMEOUT_SECONDS):
             raise Unavailable("The database is busy; try again")
@@ -248,25 +379,30 @@ class StoreBase:
 
     @staticmethod
     def _record(s: DbSession, idempotent: IdempotentRequest, body: bytes | None = None) -> None:
-        """Record the write's response for its key: a 204, or a JSON 200 of ``body``."""
+        """Record the write's response for its key: a 204, or a JSON 200 of ``body``.
+
+        One statement: an insert that, on a record of the key past the window (still there
+        until the sweep), starts the key afresh, and on a live one changes nothing.
+
+        Raises:
+            KeyTaken: a live record of the key is there (another request with it committed).
+        """
         now = db.utcnow()
-        # A record past the window may still be there until the sweep; this key starts afresh.
-        s.execute(
-            delete(db.IdempotentResponse).where(
-                db.IdempotentResponse.request_hash == idempotent.record_id,
-                db.IdempotentResponse.created_at <= now - IDEMPOTENCY_WINDOW,
-            )
+        connection = s.connection()
+        inserted = connection.execute(
+            _RECORD[connection.dialect.name],
+            {
+                "request_hash": idempotent.record_id,
+                "fingerprint": idempotent.fingerprint,
+                "status_code": 204 if body is None else 200,
+                "content_type": None if body is None else "application/json",
+                "body": body or b"",
+                "created_at": now,
+                "stale_before": now - IDEMPOTENCY_WINDOW,
+            },
         )
-        s.add(
-            db.IdempotentResponse(
-                request_hash=idempotent.record_id,
-                fingerprint=idempotent.fingerprint,
-                status_code=204 if body is None else 200,
-                content_type=None if body is None else "application/json",
-                body=body or b"",
-                created_at=now,
-            )
-        )
+        if inserted.first() is None:
+            raise KeyTaken(idempotent.key)
 
     def stored_response(self, request: IdempotentRequest) -> StoredResponse | None:
         """The response recorded in the last 24 hours for this user's idempotency key.
@@ -372,6 +508,29 @@ class StoreBase:
             )
         ).scalar_one_or_none()
 
+    @staticmethod
+    def _update_owned_checkpoint(
+        s: DbSession, caller: Caller, path: TinkerPath, now: dt.datetime, **values: Any
+    ) -> bool:
+        """Set ``values`` on the caller's live checkpoint at ``path``; whether it was there.
+
+        The rule of :meth:`_owned_checkpoint` in one UPDATE, run on the session's connection.
+        """
+        if not (_safe_id(path.training_run_id) and _safe_id(path.name)):
+            return False
+        changed = s.connection().execute(
+            _update_owned_checkpoint(frozenset(values)),
+            {
+                **values,
+                "run_id": path.training_run_id,
+                "ckpt_kind": path.kind,
+                "ckpt_name": path.name,
+                "user_id": caller.user_id,
+                "now": now,
+            },
+        )
+        return changed.rowcount == 1
+
     def _owned_checkpoint(self, s: DbSession, caller: Caller, path: TinkerPath) -> db.Checkpoint:
         ckpt, _, _ = self._visible_checkpoint(s, caller, path, "owned")
         return ckpt
@@ -407,15 +566,18 @@ class StoreBase:
         model_id: str | None = None,
         tinker_path: str | None = None,
     ) -> None:
-        s.add(
-            db.AuditEntry(
-                organization_id=organization_id,
-                timestamp=db.utcnow(),
-                event=event_name,
-                event_details=details,
-                model_id=model_id,
-                tinker_path=tinker_path,
-            )
+        # A Core insert, not an ORM object: a third of the ORM flush of a write went to it.
+        s.connection().execute(
+            _AUDIT,
+            {
+                "organization_id": organization_id,
+                "timestamp": db.utcnow(),
+                "event": event_name,
+                "event_details": details,
+                "model_id": model_id,
+                "tinker_path": tinker_path,
+                "purpose": None,
+            },
         )
 
     def _audit_checkpoint(

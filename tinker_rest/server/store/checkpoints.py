@@ -197,13 +197,21 @@ class CheckpointStore(StoreBase):
         """
         if ttl_seconds is not None and not TTL_MIN <= ttl_seconds <= TTL_MAX:
             raise BadRequest(f"ttl_seconds: must be between {TTL_MIN} and {TTL_MAX}, or null")
+        now = db.utcnow()
+        expires_at = None if ttl_seconds is None else now + dt.timedelta(seconds=ttl_seconds)
         with self.write(idempotent) as s:
-            ckpt = self._owned_checkpoint(s, caller, path)
-            ckpt.expires_at = (
-                None if ttl_seconds is None else db.utcnow() + dt.timedelta(seconds=ttl_seconds)
-            )
-            self._audit_checkpoint(
-                s, caller, "checkpoint_set_ttl", ckpt, {"ttl_seconds": ttl_seconds}
+            # One Core UPDATE that finds and changes the checkpoint (no ORM load and flush);
+            # when it changes nothing, the ORM lookup says what is missing.
+            if not self._update_owned_checkpoint(s, caller, path, now, expires_at=expires_at):
+                self._owned_checkpoint(s, caller, path)
+                raise NotFound("Checkpoint not found")
+            self._audit(
+                s,
+                caller.organization_id,
+                "checkpoint_set_ttl",
+                {"user": caller.email, "ttl_seconds": ttl_seconds},
+                model_id=path.training_run_id,
+                tinker_path=str(path),
             )
 
     def delete_checkpoint(
@@ -220,7 +228,7 @@ class CheckpointStore(StoreBase):
             ckpt = self._owned_checkpoint(s, caller, path)
             doomed = self._drop_checkpoint(s, ckpt)
             self._audit_checkpoint(s, caller, "checkpoint_delete", ckpt)
-        _remove_paths(doomed)
+        self._after_commit(lambda: _remove_paths(doomed))
 
     def weights_info(self, caller: Caller, tinker_path: str) -> dict[str, Any]:
         """The model behind an accessible or published checkpoint.

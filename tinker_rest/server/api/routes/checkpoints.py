@@ -24,6 +24,7 @@ from tinker_rest.server.api.deps import (
     Limit,
     Offset,
     StoreDep,
+    in_db_write_group,
     in_db_writer,
     json_body,
 )
@@ -62,8 +63,9 @@ class CheckpointWrite:
     path: TinkerPath
 
     async def apply(self, method: Callable[..., None], *args: Any) -> Response:
-        """``method(caller, path, *args)`` on the app's writer thread; answers 204."""
-        await in_db_writer(self.request, method, self.caller, self.path, *args)
+        """``method(caller, path, *args)`` on the app's writer thread, in a write group;
+        answers 204."""
+        await in_db_write_group(self.request, method, self.caller, self.path, *args)
         return Response(status_code=204)
 
 

@@ -14,6 +14,7 @@ from tinker_rest.server.api.deps import (
     IdempotencyDep,
     ScopedPageDep,
     StoreDep,
+    in_db_write_group,
     in_db_writer,
     json_body,
 )
@@ -75,7 +76,7 @@ async def assign_session_project(
 ) -> Response:
     """Move an owned session into a project.
     ``PUT /api/v1/sessions/{session_id}/project``"""
-    await in_db_writer(
+    await in_db_write_group(
         request, store.assign_session_project, caller, session_id, body.project_id, idempotent
     )
     return Response(status_code=204)

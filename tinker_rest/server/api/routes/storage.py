@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.responses import FileResponse
 from starlette.types import Message, Receive, Scope, Send
 
-from tinker_rest.server.api.deps import get_store
+from tinker_rest.server.api.deps import store_of
 from tinker_rest.server.errors import ApiError, NotFound
 from tinker_rest.server.store import Store
 from tinker_rest.server.store.traces import TRACES_ROUTE
@@ -81,7 +81,7 @@ class SignedUrl:
         """
         if not self.request.app.state.signer.verify(message, self.expires, self.signature):
             raise ApiError(EXPIRED, status=403)
-        return get_store(self.request)
+        return store_of(self.request)
 
 
 async def signed_url(request: Request, expires: Expires, signature: Signature) -> SignedUrl:
