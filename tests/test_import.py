@@ -26,6 +26,17 @@ def test_import_tinker_rest_loads_no_server_module() -> None:
     assert loaded_after("import tinker_rest, tinker_rest.types", SERVER_STACK) == []
 
 
+def test_the_generated_layer_loads_only_what_the_facade_uses() -> None:
+    # Its models and clients load on first use (our templates): the request builders need a
+    # few enums and bodies, not all sixty models, nor the stock Client classes.
+    unused = ("tinker_rest_client.client", "tinker_rest_client.models.training_run")
+    assert loaded_after("import tinker_rest", unused) == []
+    assert loaded_after(
+        "from tinker_rest_client.models import TrainingRun; from tinker_rest_client import Client",
+        unused,
+    ) == list(unused)
+
+
 def test_result_models_load_with_the_types_not_with_the_package() -> None:
     # pydantic costs more import time than httpx itself (make bench's import figure); a
     # program that only makes a client pays it at its first call.
