@@ -13,6 +13,7 @@ import gzip
 import json
 import os
 import select
+import selectors
 import socket
 import ssl
 import threading
@@ -158,7 +159,7 @@ def answer_each(respond: Callable[[Conn, bytes], bool]) -> Script:
 # -- framing and limits --------------------------------------------------------------------
 
 
-POLLERS = ["epoll", "poll", "selectors"]
+POLLERS = ["epoll", "poll", "selectors", "select"]
 
 
 @pytest.fixture(params=POLLERS)
@@ -167,7 +168,13 @@ def poller(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> s
     selectors on Windows; all three exist on Linux, so each is tested here."""
     from tinker_rest import _engine
 
-    make = {"epoll": select.epoll, "poll": _engine._Poll, "selectors": _engine._Selector}
+    make = {
+        "epoll": select.epoll,
+        "poll": _engine._Poll,
+        "selectors": _engine._Selector,
+        # Windows' DefaultSelector: select(), which fails when a watched socket was closed
+        "select": lambda: _engine._Selector(selectors.SelectSelector()),
+    }
     monkeypatch.setattr(_engine, "_poller", make[request.param])
     return str(request.param)
 
@@ -193,6 +200,23 @@ def test_a_late_unsolicited_response_is_not_taken_as_the_next_answer(serve, poll
         time.sleep(0.3)  # the stray 204 has arrived before the next call
         run = client.get_training_run("sess-2:train:0").result(10)
     assert run.training_run_id == "sess-2:train:0"
+
+
+def test_a_server_closing_every_connection_leaves_no_closed_socket_watched(serve, poller):
+    """A server that closes the connection after each answer (``Connection: close``): libcurl
+    closes the socket after it stopped watching it, while the engine kept it registered (set
+    aside); select() then failed for every socket with EBADF and the engine's thread died,
+    so the second call never ended."""
+
+    def respond(conn: Conn, head: bytes) -> bool:
+        conn.send(ok(extra=b"connection: close\r\n"))
+        return False
+
+    server = serve(answer_each(respond))
+    with RestClient(server.base_url, "tml-x", max_retries=0) as client:
+        for _ in range(5):
+            assert client.get_training_run("sess-1:train:0").result(10).is_lora
+    assert server.connections == 5
 
 
 def test_an_endless_chunked_body_is_cut_at_max_response_bytes(serve) -> None:

@@ -803,8 +803,8 @@ class _Poll:
 class _Selector:
     """``selectors`` where there is neither ``epoll`` nor ``poll`` (Windows)."""
 
-    def __init__(self) -> None:
-        self._selector = selectors.DefaultSelector()
+    def __init__(self, selector: selectors.BaseSelector | None = None) -> None:
+        self._selector = selectors.DefaultSelector() if selector is None else selector
 
     @staticmethod
     def _mask(events: int) -> int:
@@ -831,17 +831,35 @@ class _Selector:
             raise OSError(str(exc)) from None
 
     def poll(self, seconds: float) -> list[tuple[int, int]]:
+        try:
+            ready = self._selector.select(seconds)
+        except OSError:
+            # select() (Windows) fails for all when one socket was closed while registered (a
+            # connection curl closed after it stopped watching it, set aside or idle): those
+            # are reported ready, and the engine forgets them.
+            closed = [key.fd for key in self._selector.get_map().values() if not _is_open(key.fd)]
+            if not closed:
+                raise
+            return [(fd, _IN) for fd in closed]
         return [
             (
                 key.fd,
                 (_IN if mask & selectors.EVENT_READ else 0)
                 | (_OUT if mask & selectors.EVENT_WRITE else 0),
             )
-            for key, mask in self._selector.select(seconds)
+            for key, mask in ready
         ]
 
     def close(self) -> None:
         self._selector.close()
+
+
+def _is_open(fd: int) -> bool:
+    try:
+        select.select([fd], [], [], 0)
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def _shut_down(fd: int) -> None:
