@@ -63,6 +63,9 @@ MAX_INTERIM_RESPONSES = 8
 NO_BODY_STATUSES = frozenset({204, 304})
 _UNSENDABLE = re.compile("[\r\n\0]")
 _HTTP_VERSIONS = {1: b"HTTP/1.0", 2: b"HTTP/1.1", 3: b"HTTP/2", 30: b"HTTP/3"}
+# A handle keeps libcurl's copy of a request body smaller than this until its next call; a
+# larger one is freed when the call's transfer is finished.
+_KEPT_BODY = 64 * 1024
 
 
 class Outgoing:
@@ -682,6 +685,10 @@ class Engine:
             # it speaks, and libcurl, finding it dead, sends the next request on a new one.
             http1 = response is not None and response.http_version.startswith("HTTP/1")
             self._sockets.finished(fd, idle_http1=http1)
+        if len(request.body) > _KEPT_BODY and transfer.shape and transfer.shape[0] == "body":
+            # libcurl's copy of the body (COPYPOSTFIELDS) would stay with the idle handle.
+            curl.setopt(pycurl.POSTFIELDSIZE, 0)
+            curl.setopt(pycurl.COPYPOSTFIELDS, b"")
         transfer.start(None, None)  # an idle handle holds nothing of its last call
         if len(self._free) < self.max_in_flight:
             self._free.append(transfer)
