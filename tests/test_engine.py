@@ -13,12 +13,13 @@ import gzip
 import json
 import os
 import select
+import selectors
 import socket
 import ssl
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 
 import httpx
 import pytest
@@ -158,7 +159,7 @@ def answer_each(respond: Callable[[Conn, bytes], bool]) -> Script:
 # -- framing and limits --------------------------------------------------------------------
 
 
-POLLERS = ["epoll", "poll", "selectors"]
+POLLERS = ["epoll", "poll", "selectors", "select"]
 
 
 @pytest.fixture(params=POLLERS)
@@ -167,7 +168,13 @@ def poller(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> s
     selectors on Windows; all three exist on Linux, so each is tested here."""
     from tinker_rest import _engine
 
-    make = {"epoll": select.epoll, "poll": _engine._Poll, "selectors": _engine._Selector}
+    make = {
+        "epoll": select.epoll,
+        "poll": _engine._Poll,
+        "selectors": _engine._Selector,
+        # Windows' DefaultSelector: select(), which fails when a watched socket was closed
+        "select": lambda: _engine._Selector(selectors.SelectSelector()),
+    }
     monkeypatch.setattr(_engine, "_poller", make[request.param])
     return str(request.param)
 
@@ -193,6 +200,23 @@ def test_a_late_unsolicited_response_is_not_taken_as_the_next_answer(serve, poll
         time.sleep(0.3)  # the stray 204 has arrived before the next call
         run = client.get_training_run("sess-2:train:0").result(10)
     assert run.training_run_id == "sess-2:train:0"
+
+
+def test_a_server_closing_every_connection_leaves_no_closed_socket_watched(serve, poller):
+    """A server that closes the connection after each answer (``Connection: close``): libcurl
+    closes the socket after it stopped watching it, while the engine kept it registered (set
+    aside); select() then failed for every socket with EBADF and the engine's thread died,
+    so the second call never ended."""
+
+    def respond(conn: Conn, head: bytes) -> bool:
+        conn.send(ok(extra=b"connection: close\r\n"))
+        return False
+
+    server = serve(answer_each(respond))
+    with RestClient(server.base_url, "tml-x", max_retries=0) as client:
+        for _ in range(5):
+            assert client.get_training_run("sess-1:train:0").result(10).is_lora
+    assert server.connections == 5
 
 
 def test_an_endless_chunked_body_is_cut_at_max_response_bytes(serve) -> None:
@@ -608,3 +632,60 @@ def test_a_handle_reused_for_another_method_sends_exactly_that_request(serve) ->
     assert [method for method, _ in seen] == [b"GET", b"DELETE", b"POST", b"POST", b"GET"]
     assert seen[2][1] > 0  # the weights-info body
     assert [length for _, length in seen[:2]] == [0, 0] and seen[4][1] == 0
+
+
+def test_an_idle_handle_does_not_keep_the_body_of_its_last_request(serve) -> None:
+    """libcurl copies a request body (COPYPOSTFIELDS); a handle kept with its options for the
+    next call kept that copy too: two calls of 40 MiB each left 80 MiB held by idle handles
+    until the client closed."""
+    from tinker_rest._engine import Engine, Outgoing
+
+    statm = "/proc/self/statm"
+    if not os.path.exists(statm):
+        pytest.skip("reads the resident set from /proc")
+
+    def resident() -> int:
+        with open(statm) as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    def drain(conn: Conn, n: int) -> None:
+        buffer = bytearray()
+        while True:
+            while b"\r\n\r\n" not in buffer:
+                if not (data := conn.sock.recv(1 << 20)):
+                    return
+                buffer += data
+            end = buffer.index(b"\r\n\r\n") + 4
+            length = next(
+                int(line.split(b":")[1])
+                for line in bytes(buffer[:end]).split(b"\r\n")
+                if line.lower().startswith(b"content-length:")
+            )
+            del buffer[:end]
+            while len(buffer) < length:
+                if not (data := conn.sock.recv(1 << 20)):
+                    return
+                buffer += data
+            del buffer[:length]
+            conn.send(b"HTTP/1.1 204 No Content\r\n\r\n")
+
+    server = serve(drain)
+    # Above glibc's largest mmap threshold (32 MiB): each copy is mapped and unmapped alone.
+    size = 40 * 2**20
+
+    def call(n: int) -> Generator[Outgoing | float, httpx.Response | None, int]:
+        response = yield Outgoing("POST", server.base_url + "/upload", {}, b"x" * n)
+        assert response is not None
+        return response.status_code
+
+    engine = Engine(max_in_flight=2, max_connections=2, timeout=30, connect_timeout=5)
+    try:
+        assert engine.run(call(10)).result(10) == 204
+        before = resident()
+        assert [f.result(30) for f in [engine.run(call(size)), engine.run(call(size))]] == [204] * 2
+        held = resident() - before
+        assert len(engine._free) == 2
+        assert held < size, f"{held / 2**20:.0f} MiB held after the calls"
+        assert engine.run(call(10)).result(10) == 204  # a released handle still sends a body
+    finally:
+        engine.close()

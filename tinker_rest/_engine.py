@@ -63,6 +63,9 @@ MAX_INTERIM_RESPONSES = 8
 NO_BODY_STATUSES = frozenset({204, 304})
 _UNSENDABLE = re.compile("[\r\n\0]")
 _HTTP_VERSIONS = {1: b"HTTP/1.0", 2: b"HTTP/1.1", 3: b"HTTP/2", 30: b"HTTP/3"}
+# A handle keeps libcurl's copy of a request body smaller than this until its next call; a
+# larger one is freed when the call's transfer is finished.
+_KEPT_BODY = 64 * 1024
 
 
 class Outgoing:
@@ -682,6 +685,10 @@ class Engine:
             # it speaks, and libcurl, finding it dead, sends the next request on a new one.
             http1 = response is not None and response.http_version.startswith("HTTP/1")
             self._sockets.finished(fd, idle_http1=http1)
+        if len(request.body) > _KEPT_BODY and transfer.shape and transfer.shape[0] == "body":
+            # libcurl's copy of the body (COPYPOSTFIELDS) would stay with the idle handle.
+            curl.setopt(pycurl.POSTFIELDSIZE, 0)
+            curl.setopt(pycurl.COPYPOSTFIELDS, b"")
         transfer.start(None, None)  # an idle handle holds nothing of its last call
         if len(self._free) < self.max_in_flight:
             self._free.append(transfer)
@@ -803,8 +810,8 @@ class _Poll:
 class _Selector:
     """``selectors`` where there is neither ``epoll`` nor ``poll`` (Windows)."""
 
-    def __init__(self) -> None:
-        self._selector = selectors.DefaultSelector()
+    def __init__(self, selector: selectors.BaseSelector | None = None) -> None:
+        self._selector = selectors.DefaultSelector() if selector is None else selector
 
     @staticmethod
     def _mask(events: int) -> int:
@@ -831,17 +838,35 @@ class _Selector:
             raise OSError(str(exc)) from None
 
     def poll(self, seconds: float) -> list[tuple[int, int]]:
+        try:
+            ready = self._selector.select(seconds)
+        except OSError:
+            # select() (Windows) fails for all when one socket was closed while registered (a
+            # connection curl closed after it stopped watching it, set aside or idle): those
+            # are reported ready, and the engine forgets them.
+            closed = [key.fd for key in self._selector.get_map().values() if not _is_open(key.fd)]
+            if not closed:
+                raise
+            return [(fd, _IN) for fd in closed]
         return [
             (
                 key.fd,
                 (_IN if mask & selectors.EVENT_READ else 0)
                 | (_OUT if mask & selectors.EVENT_WRITE else 0),
             )
-            for key, mask in self._selector.select(seconds)
+            for key, mask in ready
         ]
 
     def close(self) -> None:
         self._selector.close()
+
+
+def _is_open(fd: int) -> bool:
+    try:
+        select.select([fd], [], [], 0)
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def _shut_down(fd: int) -> None:
