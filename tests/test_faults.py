@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import logging
 import socket
 import threading
 import time
@@ -459,3 +460,33 @@ def test_a_malformed_success_body_is_a_validation_error(make_client) -> None:
     script = Script(httpx.Response(200, json={"training_run_id": "r"}))
     with pytest.raises(APIResponseValidationError, match="GET /api/v1/training_runs/r"):
         make_client(script).get_training_run("r").result(timeout=10)
+
+
+def test_a_done_callback_raising_systemexit_stops_neither_the_batch_nor_the_engine(
+    make_client, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Futures are completed together once per turn of the engine's loop; a callback that
+    raises past concurrent.futures' guard (which catches only Exception) must not lose the
+    others of its batch, nor end the engine's thread."""
+    gate = threading.Event()
+
+    def slow(request: httpx.Request) -> httpx.Response:
+        gate.wait(5)
+        return httpx.Response(200, json=RUN)
+
+    client = make_client(Script(slow), max_workers=8)
+
+    def bad(_: object) -> None:
+        raise SystemExit("from a done-callback")
+
+    futures = [client.get_training_run("r") for _ in range(4)]
+    futures[0].add_done_callback(bad)
+    gate.set()
+    with caplog.at_level(logging.ERROR, logger="tinker_rest"):
+        runs = [f.result(timeout=10) for f in futures]
+        assert (
+            client.get_training_run("r").result(timeout=10).training_run_id
+            == RUN["training_run_id"]
+        )
+    assert len(runs) == 4
+    assert "done-callback" in caplog.text
