@@ -40,7 +40,7 @@ from tinker_rest_client.models import (
 from tinker_rest_client.models import SessionSearchRequest as SearchBody
 from tinker_rest_client.types import UNSET
 
-from tinker_rest._engine import DEFAULT_MAX_RESPONSE_BYTES, Engine, Outgoing
+from tinker_rest._engine import DEFAULT_MAX_RESPONSE_BYTES, UNSENDABLE, Engine, Outgoing
 from tinker_rest._errors import (
     APIConnectionError,
     APIResponseValidationError,
@@ -102,8 +102,6 @@ Parse = Callable[[httpx.Response], object]
 Exchange = Generator[Outgoing | float, httpx.Response | None, T]
 
 
-# A header value that would change the request's framing.
-_UNSENDABLE = re.compile("[\r\n\0]")
 # What urlencode leaves as it is (quote_plus's always-safe characters).
 _PLAIN = re.compile(r"[A-Za-z0-9_.\-~]*")
 
@@ -219,7 +217,7 @@ class RestClient:
             raise MissingAPIKeyError(
                 "no API key: pass api_key=... or set the TINKER_API_KEY environment variable"
             )
-        if any(c in key for c in "\r\n\0"):
+        if UNSENDABLE.search(key):
             raise ValueError(
                 "the API key contains a line break or NUL, which no header can carry; "
                 "check TINKER_API_KEY or api_key for a stray newline"
@@ -349,7 +347,7 @@ class RestClient:
         if extra := request.get("headers"):
             headers = {**headers, **extra}
             for name, value in extra.items():
-                if _UNSENDABLE.search(str(value)):
+                if UNSENDABLE.search(str(value)):
                     raise ValueError(f"the {name} header contains CR, LF or NUL: {value!r}")
         if method not in ("GET", "HEAD"):
             headers = {
@@ -681,34 +679,27 @@ class RestClient:
     )
 
     def _archive_url(self, path: TinkerPath) -> APIFuture[CheckpointArchiveUrlResponse]:
-        request = checkpoints.get_checkpoint_archive_url.build_request(*_checkpoint_args(path))
-        return self._engine.run(self._wait_for_archive(request, str(path)))
+        return self._engine.run(self._wait_for_archive(path))
 
     def _archive_url_only(self, path: TinkerPath) -> APIFuture[str]:
         """Only the URL, for a download: read from the JSON without the result models, whose
         first use loads pydantic (a tenth of a 1 GiB download's time in ``make bench``)."""
-        request = checkpoints.get_checkpoint_archive_url.build_request(*_checkpoint_args(path))
-        return self._engine.run(self._wait_for_archive(request, str(path), url_only=True))
+        return self._engine.run(self._wait_for_archive(path, url_only=True))
 
     @overload
-    def _wait_for_archive(
-        self, request: dict[str, Any], name: str
-    ) -> Exchange[CheckpointArchiveUrlResponse]: ...
+    def _wait_for_archive(self, path: TinkerPath) -> Exchange[CheckpointArchiveUrlResponse]: ...
 
     @overload
-    def _wait_for_archive(
-        self, request: dict[str, Any], name: str, url_only: Literal[True]
-    ) -> Exchange[str]: ...
+    def _wait_for_archive(self, path: TinkerPath, url_only: Literal[True]) -> Exchange[str]: ...
 
-    def _wait_for_archive(
-        self, request: dict[str, Any], name: str, url_only: bool = False
-    ) -> Exchange[Any]:
+    def _wait_for_archive(self, path: TinkerPath, url_only: bool = False) -> Exchange[Any]:
         """Ask for the archive URL until it is ready or ``archive_wait`` has passed: the
         :class:`CheckpointArchiveUrlResponse`, or with ``url_only`` the URL alone.
 
         The waits between polls come from the client's :class:`RetryPolicy` (the server's
         ``Retry-After`` when sane, else its backoff), on the engine's timers.
         """
+        request = checkpoints.get_checkpoint_archive_url.build_request(*_checkpoint_args(path))
         # A 503 here means "still building": this loop waits for it, so the retry layer must not.
         policy = self.retry_policy.without(503)
         deadline = time.monotonic() + self.archive_wait
@@ -725,7 +716,7 @@ class RestClient:
                     return self._unwrap(response, _url_field, str)
                 return self._unwrap(response, *_result("CheckpointArchiveUrlResponse"))
             wait = min(self.retry_policy.delay(polls, response), remaining)
-            logger.info("the archive of %s is being built; asking again in %.1fs", name, wait)
+            logger.info("the archive of %s is being built; asking again in %.1fs", path, wait)
             yield wait
             polls += 1
 

@@ -48,7 +48,7 @@ import httpx
 from tinker_rest._errors import ResponseTooLargeError
 from tinker_rest._futures import APIFuture, mark_engine_thread
 
-__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "Call", "Engine", "Outgoing"]
+__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "UNSENDABLE", "Call", "Engine", "Outgoing"]
 
 T = TypeVar("T")
 logger = logging.getLogger("tinker_rest")
@@ -62,8 +62,8 @@ DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 # A server may send interim responses (100 Continue, 103 Early Hints) before the answer; more
 # than this many is a server that will never answer.
 MAX_INTERIM_RESPONSES = 8
-NO_BODY_STATUSES = frozenset({204, 304})
-_UNSENDABLE = re.compile("[\r\n\0]")
+# What a header can not carry: it would change the request's framing.
+UNSENDABLE = re.compile("[\r\n\0]")
 _HTTP_VERSIONS = {1: b"HTTP/1.0", 2: b"HTTP/1.1", 3: b"HTTP/2", 30: b"HTTP/3"}
 # A handle keeps libcurl's copy of a request body smaller than this until its next call; a
 # larger one is freed when the call's transfer is finished.
@@ -888,7 +888,7 @@ def _shut_down(fd: int) -> None:
 
 def _check_header(request: Outgoing, name: str, value: str) -> None:
     """Refuse a header that cannot be sent as it is: it would change the request's framing."""
-    if _UNSENDABLE.search(name) or _UNSENDABLE.search(value):
+    if UNSENDABLE.search(name) or UNSENDABLE.search(value):
         bad = next(c for c in "\r\n\0" if c in name or c in value)
         raise httpx.LocalProtocolError(
             f"the {name} header contains {bad!r}, which a header cannot carry",
