@@ -8,6 +8,7 @@ both writes wait, so that they are taken as one group.
 from __future__ import annotations
 
 import functools
+import logging
 import sqlite3
 import threading
 import time
@@ -16,6 +17,7 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any
 
 import httpx
+import pytest
 from sqlalchemy import event
 
 from tinker_rest.server.idempotency import IdempotentRequest
@@ -175,3 +177,19 @@ def test_a_group_on_a_locked_database_answers_503_soon(env: Env, another_writer:
     assert took < 15
     with env.client(env.alice_key) as http:
         assert http.put(_ttl(env, "0001"), json={"ttl_seconds": 7200}).status_code == 204
+
+
+def test_a_failing_step_after_the_commit_fails_neither_the_writes_nor_the_other_steps(
+    env: Env, caplog: pytest.LogCaptureFixture
+) -> None:
+    """What writes leave for after their commit (removing a deleted checkpoint's files) runs
+    once they are on disk: a step that raises is logged, and the group's answers and its
+    other steps are not affected."""
+    store = env.server.store
+    ran: list[str] = []
+    with caplog.at_level(logging.ERROR, logger="tinker_rest.server"), store.write_group():
+        store._after_commit(lambda: ran.append("first"))
+        store._after_commit(lambda: [][0])
+        store._after_commit(lambda: ran.append("last"))
+    assert ran == ["first", "last"]
+    assert "after a committed write failed" in caplog.text

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
+import logging
 import re
 import secrets
 import shutil
@@ -54,6 +55,7 @@ from tinker_rest.server.errors import (
 from tinker_rest.server.idempotency import HEADER as IDEMPOTENCY_HEADER
 from tinker_rest.server.idempotency import IdempotentRequest, Replay, StoredResponse
 
+log = logging.getLogger("tinker_rest.server")
 TTL_MIN = 3600
 
 
@@ -317,13 +319,13 @@ class StoreBase:
             finally:
                 self._local.group = None
         for action in group.after_commit:
-            action()
+            _after(action)
 
     def _after_commit(self, action: Callable[[], None]) -> None:
         """Run ``action`` once the write that asks has committed: now, outside a group."""
         group: WriteGroup | None = getattr(self._local, "group", None)
         if group is None:
-            action()
+            _after(action)
         else:
             group.after_commit.append(action)
 
@@ -596,3 +598,12 @@ class StoreBase:
             model_id=ckpt.training_run_id,
             tinker_path=tinker_path_of(ckpt),
         )
+
+
+def _after(action: Callable[[], None]) -> None:
+    """Run what a write left for after its commit. The write is on disk by then, so a failure
+    here is logged, never turned into the write's (or its whole group's) answer."""
+    try:
+        action()
+    except Exception:
+        log.exception("a step after a committed write failed")
