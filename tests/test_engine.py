@@ -598,18 +598,19 @@ def test_calls_started_from_done_callbacks_never_wait_unseen(serve, poller) -> N
 
 def test_a_handle_reused_for_another_method_sends_exactly_that_request(serve) -> None:
     """Handles keep their options between calls (they are reset only when the kind of request
-    changes): each request must still go out with its own method and body, no more."""
-    seen: list[tuple[bytes, int]] = []  # (method, Content-Length)
+    changes, and an empty body is not set again after an empty one): each request must still
+    go out with its own method and body, no more, and an empty POST says its length is 0."""
+    seen: list[tuple[bytes, int | None]] = []  # (method, Content-Length, None when absent)
 
     def script(conn: Conn, n: int) -> None:
         while (head := conn.request()) is not None:
             lines = head.split(b"\r\n")
-            length = sum(
+            lengths = [
                 int(line.split(b":")[1])
                 for line in lines[1:]
                 if line.lower().startswith(b"content-length:")
-            )
-            seen.append((lines[0].split(b" ")[0], length))
+            ]
+            seen.append((lines[0].split(b" ")[0], lengths[0] if lengths else None))
             if head.startswith(b"GET"):
                 conn.send(ok())
             elif head.startswith(b"POST /api/v1/weights_info"):
@@ -623,17 +624,24 @@ def test_a_handle_reused_for_another_method_sends_exactly_that_request(serve) ->
     with RestClient(server.base_url, "k", max_in_flight=1, max_retries=0) as client:
         client.get_training_run("sess-1:train:0").result()
         client.delete_checkpoint_from_tinker_path(path).result()
+        client.publish_checkpoint_from_tinker_path(path).result()  # empty after empty
         client.get_weights_info_by_tinker_path(path).result()
-        client.publish_checkpoint_from_tinker_path(path).result()
+        client.publish_checkpoint_from_tinker_path(path).result()  # empty after a body
+        client.delete_checkpoint_from_tinker_path(path).result()
         client.get_training_run("sess-1:train:0").result()
+        client.unpublish_checkpoint_from_tinker_path(path).result()  # after a reset (GET)
         engine = client._engine
         assert len(engine._free) == 1  # one handle carried every call
         idle = engine._free[0]
         # and an idle handle holds nothing of its last call
         assert (idle.request, idle.task, idle.body, idle.lines) == (None, None, [], [])
-    assert [method for method, _ in seen] == [b"GET", b"DELETE", b"POST", b"POST", b"GET"]
-    assert seen[2][1] > 0  # the weights-info body
-    assert [length for _, length in seen[:2]] == [0, 0] and seen[4][1] == 0
+    methods = [method for method, _ in seen]
+    assert methods == [b"GET", b"DELETE", b"POST", b"POST", b"POST", b"DELETE", b"GET", b"DELETE"]
+    lengths = [length for _, length in seen]
+    assert lengths[3] is not None and lengths[3] > 0  # the weights-info body
+    assert lengths[2] == lengths[4] == 0  # an empty POST says so, after a body too
+    assert not lengths[0] and not lengths[1] and not lengths[5] and not lengths[6]
+    assert not lengths[7]
 
 
 def test_an_idle_handle_does_not_keep_the_body_of_its_last_request(serve) -> None:
@@ -699,3 +707,25 @@ print(held)
     )
     held = int(out.stdout.split()[-1])
     assert held < size, f"{held / 2**20:.0f} MiB held after the calls"
+
+
+@pytest.mark.parametrize("name", ["Accept-Encoding", "X-Custom", "Bad\nName"])
+def test_the_engine_refuses_any_header_that_would_change_the_framing(serve, name: str) -> None:
+    """The engine is the one place every request passes: a request built on it directly (not
+    through RestClient, which checks a call's extra headers first) with CR or LF in any header,
+    Accept-Encoding included (libcurl sends that one itself), is refused before a byte goes."""
+    from tinker_rest._engine import Engine, Outgoing
+
+    server = serve(answer_each(lambda conn, head: conn.send(ok()) is None))
+    engine = Engine(max_in_flight=1, max_connections=1, timeout=10, connect_timeout=5)
+    value = "gzip\r\nX-Smuggled: 1" if "\n" not in name else "gzip"
+
+    def call() -> Iterator[Outgoing]:
+        yield Outgoing("GET", server.base_url + "/x", {"User-Agent": "t", name: value}, b"")
+
+    try:
+        with pytest.raises(httpx.LocalProtocolError, match="cannot carry"):
+            engine.run(call()).result(10)  # type: ignore[arg-type]
+        assert server.connections == 0
+    finally:
+        engine.close()

@@ -161,6 +161,7 @@ class _Transfer:
         "interim",
         "limit",
         "lines",
+        "posted",
         "received",
         "request",
         "shape",
@@ -171,6 +172,7 @@ class _Transfer:
         self.curl = curl
         self.limit = limit
         self.shape: tuple[str, str | None, bool] | None = None  # what the options are set for
+        self.posted: int | None = None  # the length of the body set on the handle, if one is
         self.start(None, None)
 
     def start(self, request: Outgoing | None, task: _Task | None) -> None:
@@ -572,8 +574,12 @@ class Engine:
             if lowered == "accept-encoding":
                 encoding = value  # libcurl asks for it and decodes the body
             elif lowered not in ("host", "content-length", "transfer-encoding"):
-                _check_header(request, name, value)
                 lines.append(f"{name}: {value}" if value else f"{name};")
+        # One search over every header sent (a header per search cost two regex calls each);
+        # the header at fault is found only when there is one.
+        if UNSENDABLE.search("".join(request.headers) + "".join(request.headers.values())):
+            for name, value in request.headers.items():
+                _check_header(request, name, value)
         if self._free:
             transfer = self._free.pop()
         else:
@@ -589,6 +595,7 @@ class Engine:
             if transfer.shape is not None:
                 curl.reset()
             transfer.shape = shape
+            transfer.posted = None
             if kind == "GET":
                 setopt(pycurl.HTTPGET, 1)
             elif kind == "HEAD":
@@ -609,8 +616,10 @@ class Engine:
                 setopt(option, value)
         if kind == "body":
             setopt(pycurl.CUSTOMREQUEST, method)
-            setopt(pycurl.POSTFIELDSIZE, len(body))
-            setopt(pycurl.COPYPOSTFIELDS, body)
+            if body or transfer.posted != 0:  # an empty body after an empty one: nothing to set
+                setopt(pycurl.POSTFIELDSIZE, len(body))
+                setopt(pycurl.COPYPOSTFIELDS, body)
+                transfer.posted = len(body)
         setopt(pycurl.URL, request.url)
         setopt(pycurl.HTTPHEADER, lines)
         transfer.start(request, task)
@@ -695,6 +704,7 @@ class Engine:
             # libcurl's copy of the body (COPYPOSTFIELDS) would stay with the idle handle.
             curl.setopt(pycurl.POSTFIELDSIZE, 0)
             curl.setopt(pycurl.COPYPOSTFIELDS, b"")
+            transfer.posted = 0
         transfer.start(None, None)  # an idle handle holds nothing of its last call
         if len(self._free) < self.max_in_flight:
             self._free.append(transfer)

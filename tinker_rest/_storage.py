@@ -22,6 +22,7 @@ import concurrent.futures
 import dataclasses
 import datetime
 import re
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Literal, TypeVar
@@ -65,11 +66,13 @@ CHECKPOINT_TYPE_NAMES = {
     "external_weights": "external",
 }
 Progress = Callable[[int, int | None], None]
-"""Called as ``progress(done, total_or_None)`` while a listing or a prune goes on."""
+"""Called as ``progress(done, total_or_None)`` while a listing or a prune goes on: a listing
+reports each page or run, a prune every :data:`PROGRESS_EVERY` seconds and at its end."""
 
 TTL_RANGE = (3600, 315_360_000)  # one hour to ten years, as the service accepts
 MAX_DURATION = datetime.timedelta(days=100 * 365)  # no checkpoint is older than a century
 STOP_AFTER_CONNECTION_FAILURES = 8  # in a row: the service is gone, the rest would fail too
+PROGRESS_EVERY = 0.1  # seconds between progress reports while a prune runs
 
 _DURATION = re.compile(r"(\d+)\s*([smhdw])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -646,37 +649,61 @@ def carry_out(
     settled: set[int] = set()
     stopped: str | None = None
     failures_in_a_row = 0
+    ended: list[concurrent.futures.Future[None]] = []  # in the order the calls ended
+    wake = threading.Event()
+
+    def on_end(future: concurrent.futures.Future[None]) -> None:
+        # On the engine's thread: the least work, and a wake-up only when the last call ends
+        # or one may stop the prune (see below).
+        ended.append(future)
+        if len(ended) == len(futures) or (not future.cancelled() and future.exception()):
+            wake.set()
+
+    for future in futures:
+        future.add_done_callback(on_end)
+    seen = 0
     try:
-        for future in _as_done(futures, progress, len(futures)):
-            i = index[id(future)]
-            settled.add(i)
-            try:
-                future.result()
-            except NotFoundError:
-                done.append(paths[i])  # already gone: the storage is freed either way
-            except AuthenticationError as exc:
-                failed.append((paths[i], exc))
-                stopped = f"the API key was refused: {exc}"
-                break
-            except (APIConnectionError, APITimeoutError) as exc:
-                failed.append((paths[i], exc))
-                failures_in_a_row += 1
-                if failures_in_a_row >= STOP_AFTER_CONNECTION_FAILURES:
-                    stopped = f"the service could not be reached: {exc}"
-                    break
-                continue
-            except TinkerRestError as exc:
-                failed.append((paths[i], exc))
-            except concurrent.futures.CancelledError:
-                settled.discard(i)
-            else:
-                done.append(paths[i])
-            failures_in_a_row = 0
+        while seen < len(futures) and stopped is None:
+            # The caller's thread wakes a few times a second, or when a call failed, rather
+            # than once per call: woken per call (concurrent.futures.as_completed), it took the
+            # GIL from the engine's thread thousands of times a prune (``make bench``, prune).
+            wake.wait(PROGRESS_EVERY)
+            wake.clear()
+            while seen < len(ended) and stopped is None:
+                finished = ended[seen]
+                seen += 1
+                i = index[id(finished)]
+                settled.add(i)
+                if finished.cancelled():
+                    settled.discard(i)
+                    continue
+                error = finished.exception()
+                if error is None:
+                    done.append(paths[i])
+                elif isinstance(error, NotFoundError):
+                    done.append(paths[i])  # already gone: the storage is freed either way
+                elif isinstance(error, AuthenticationError):
+                    failed.append((paths[i], error))
+                    stopped = f"the API key was refused: {error}"
+                elif isinstance(error, APIConnectionError | APITimeoutError):
+                    failed.append((paths[i], error))
+                    failures_in_a_row += 1
+                    if failures_in_a_row >= STOP_AFTER_CONNECTION_FAILURES:
+                        stopped = f"the service could not be reached: {error}"
+                    continue
+                elif isinstance(error, TinkerRestError):
+                    failed.append((paths[i], error))
+                else:
+                    raise error
+                failures_in_a_row = 0
+            if progress is not None:
+                progress(seen, len(futures))
     except KeyboardInterrupt:
         stopped = "interrupted"
     finally:
-        for future in futures:
-            future.cancel()  # queued calls are not sent
+        if seen < len(futures):
+            for future in futures:
+                future.cancel()  # queued calls are not sent
     # A call still running when the prune stopped may or may not have been applied.
     not_attempted = [p for i, p in enumerate(paths) if i not in settled]
     order = {p: i for i, p in enumerate(c.tinker_path for c in plan.delete)}
