@@ -526,6 +526,26 @@ def test_the_listing_follows_the_page_size_the_service_gives() -> None:
     assert report.total.checkpoints == 250
 
 
+def test_a_prune_holds_at_most_twice_the_calls_the_client_runs_at_once(store: Store) -> None:
+    """Calls are submitted in a window (twice the client's concurrency), topped up as they end:
+    submitted all at once, every checkpoint held a future until the end (eleven objects the
+    GC tracks, each), however many there were."""
+    user, key = store.user("windowed")
+    store.runs(user, {0: 60, 1: 60})
+    waiting: list[int] = []
+
+    def watch(done: int, total: int | None) -> None:
+        waiting.append(len(client._engine._waiting))  # submitted, beyond those running
+
+    with RestClient(store.base_url, key, max_in_flight=3) as client:
+        result = client.prune_checkpoints(keep_last=1, progress=watch)
+    assert result.ok and len(result.done) == 118
+    assert waiting and max(waiting) <= 3  # 2 x 3 submitted at most, 3 of them running
+    with RestClient(store.base_url, key) as client:
+        left = client.storage_report()
+    assert left.total.checkpoints == 2
+
+
 def test_a_refused_key_stops_the_prune_and_says_what_was_done(store: Store) -> None:
     user, key = store.user("revoked")
     store.runs(user, {0: 400})

@@ -301,6 +301,11 @@ class Engine:
         self._wake_pending = False
         _ENGINES.add(self)
 
+    @property
+    def concurrency(self) -> int:
+        """The most calls running at once: ``max_in_flight``, or ``max_connections`` if fewer."""
+        return self._admit
+
     # -- any thread ------------------------------------------------------------------------
 
     def run(self, call: Call[T]) -> APIFuture[T]:

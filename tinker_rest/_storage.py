@@ -18,6 +18,7 @@ counts as done.
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import dataclasses
 import datetime
@@ -614,11 +615,12 @@ def carry_out(
     set_ttl_seconds: int | None = None,
     progress: Progress | None = None,
 ) -> PruneResult:
-    """Delete (or give a TTL to) every checkpoint the plan deletes, all submitted at once.
+    """Delete (or give a TTL to) every checkpoint the plan deletes, at the client's full
+    concurrency.
 
-    The client bounds how many are in flight. With ``set_ttl_seconds``, a checkpoint that
-    already expires sooner than that is left as it is. It stops early, cancelling what was not
-    sent, on Ctrl-C, when the key is refused, or after
+    The client bounds how many are in flight; twice that many are submitted at a time. With
+    ``set_ttl_seconds``, a checkpoint that already expires sooner than that is left as it is.
+    It stops early, cancelling what was not sent, on Ctrl-C, when the key is refused, or after
     ``STOP_AFTER_CONNECTION_FAILURES`` connection failures in a row; the result says so
     (``stopped``, ``not_attempted``) rather than raising, so what was done is never lost.
     """
@@ -631,48 +633,79 @@ def carry_out(
         targets = [c for c in targets if c.tinker_path not in gone]
     done: list[str] = list(skipped)
     failed: list[tuple[str, TinkerRestError]] = []
-    paths: list[str] = []
-    futures: list[APIFuture[None]] = []
-    for checkpoint in targets:
-        path = checkpoint.tinker_path
-        try:
-            if set_ttl_seconds is None:
-                future = client.delete_checkpoint_from_tinker_path(path)
-            else:
-                future = client.set_checkpoint_ttl_from_tinker_path(path, set_ttl_seconds)
-        except TinkerRestError as exc:  # a name the client refuses to send (".", "..")
-            failed.append((path, exc))
-            continue
-        paths.append(path)
-        futures.append(future)
-    index = {id(future): i for i, future in enumerate(futures)}
+    # Submitted in a window of twice what the client runs at once, topped up as calls end:
+    # every call submitted at once held a future (eleven objects the cyclic GC tracks) per
+    # checkpoint until the end, which for 5,000 cost a full collection of ~80 ms a prune
+    # (gc.callbacks, ``make bench`` prune) and for 100,000 would hold a million objects.
+    running = client._engine.concurrency
+    window, low = 2 * running, running
+    remaining = iter(targets)
+    seen = 0  # calls whose outcome was looked at
+    paths: list[str] = []  # of the calls submitted, in order
+    futures: list[APIFuture[None] | None] = []  # None once its outcome is taken
+    index: dict[int, int] = {}  # id(future) -> its position in paths
+    # The calls that ended and are not yet looked at, in the order they ended (taken from the
+    # left, so that a future is let go once looked at: kept, each held its callback, which
+    # held this queue, a cycle that only the GC could free).
+    ended: collections.deque[concurrent.futures.Future[None]] = collections.deque()
+    ends = 0  # how many calls ended (counted on the engine's thread)
+    wake = threading.Event()
+    refused = 0  # checkpoints the client refused to send
+    submitted_all = False
+
+    def on_end(future: concurrent.futures.Future[None]) -> None:
+        # On the engine's thread: the least work; a wake-up when the window runs low, at the
+        # end, or at a failure, which may stop the prune.
+        nonlocal ends
+        ended.append(future)
+        ends += 1
+        outstanding = len(paths) - ends
+        if (
+            (outstanding <= low and not submitted_all)
+            or outstanding == 0
+            or (not future.cancelled() and future.exception())
+        ):
+            wake.set()
+
+    def submit() -> None:
+        nonlocal refused, submitted_all
+        while len(paths) - seen < window:
+            checkpoint = next(remaining, None)
+            if checkpoint is None:
+                submitted_all = True
+                return
+            path = checkpoint.tinker_path
+            try:
+                if set_ttl_seconds is None:
+                    future = client.delete_checkpoint_from_tinker_path(path)
+                else:
+                    future = client.set_checkpoint_ttl_from_tinker_path(path, set_ttl_seconds)
+            except TinkerRestError as exc:  # a name the client refuses to send (".", "..")
+                failed.append((path, exc))
+                refused += 1
+                continue
+            index[id(future)] = len(paths)
+            paths.append(path)
+            futures.append(future)
+            future.add_done_callback(on_end)
+
     settled: set[int] = set()
     stopped: str | None = None
     failures_in_a_row = 0
-    ended: list[concurrent.futures.Future[None]] = []  # in the order the calls ended
-    wake = threading.Event()
-
-    def on_end(future: concurrent.futures.Future[None]) -> None:
-        # On the engine's thread: the least work, and a wake-up only when the last call ends
-        # or one may stop the prune (see below).
-        ended.append(future)
-        if len(ended) == len(futures) or (not future.cancelled() and future.exception()):
-            wake.set()
-
-    for future in futures:
-        future.add_done_callback(on_end)
-    seen = 0
     try:
-        while seen < len(futures) and stopped is None:
-            # The caller's thread wakes a few times a second, or when a call failed, rather
-            # than once per call: woken per call (concurrent.futures.as_completed), it took the
-            # GIL from the engine's thread thousands of times a prune (``make bench``, prune).
+        submit()
+        while seen < len(paths) and stopped is None:
+            # The caller's thread wakes a few times a second, when the window runs low, or
+            # at a failure, rather than once per call: woken per call
+            # (concurrent.futures.as_completed), it took the GIL from the engine's thread
+            # thousands of times a prune (``strace -c``: 4.6 futex calls per call).
             wake.wait(PROGRESS_EVERY)
             wake.clear()
-            while seen < len(ended) and stopped is None:
-                finished = ended[seen]
+            while ended and stopped is None:
+                finished = ended.popleft()
                 seen += 1
-                i = index[id(finished)]
+                i = index.pop(id(finished))
+                futures[i] = None
                 settled.add(i)
                 if finished.cancelled():
                     settled.discard(i)
@@ -696,16 +729,20 @@ def carry_out(
                 else:
                     raise error
                 failures_in_a_row = 0
+            if stopped is None:
+                submit()
             if progress is not None:
-                progress(seen, len(futures))
+                progress(seen + refused, len(targets))
     except KeyboardInterrupt:
         stopped = "interrupted"
     finally:
-        if seen < len(futures):
-            for future in futures:
+        for future in futures:
+            if future is not None:
                 future.cancel()  # queued calls are not sent
-    # A call still running when the prune stopped may or may not have been applied.
+    # A call still running when the prune stopped may or may not have been applied; the ones
+    # never submitted were not.
     not_attempted = [p for i, p in enumerate(paths) if i not in settled]
+    not_attempted += [c.tinker_path for c in remaining]
     order = {p: i for i, p in enumerate(c.tinker_path for c in plan.delete)}
     done.sort(key=order.__getitem__)
     failed.sort(key=lambda item: order[item[0]])
