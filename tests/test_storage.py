@@ -27,7 +27,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tinker_rest import RestClient
-from tinker_rest._storage import RetentionPolicy, parse_duration, plan_prune
+from tinker_rest._futures import APIFuture
+from tinker_rest._storage import (
+    PruneResult,
+    RetentionPolicy,
+    carry_out,
+    list_checkpoints,
+    parse_duration,
+    plan_prune,
+)
 from tinker_rest.cli import cli
 from tinker_rest.types import Checkpoint
 
@@ -548,7 +556,8 @@ def test_a_prune_holds_at_most_twice_the_calls_the_client_runs_at_once(store: St
 
 def test_a_refused_key_stops_the_prune_and_says_what_was_done(store: Store) -> None:
     user, key = store.user("revoked")
-    store.runs(user, {0: 400})
+    made = store.runs(user, {0: 400})
+    spare = store.server.add_api_key(user)  # to see, afterwards, what is left
 
     def revoke_part_way(done: int, total: int | None) -> None:
         if total == 399 and done >= 1:  # the first report of the deletes (some have ended)
@@ -561,7 +570,55 @@ def test_a_refused_key_stops_the_prune_and_says_what_was_done(store: Store) -> N
         result = client.prune_checkpoints(keep_last=1, progress=revoke_part_way)
     assert result.stopped is not None and "refused" in result.stopped and not result.ok
     assert 1 <= len(result.done) < 399 and result.not_attempted
-    assert len(result.done) + len(result.failed) + len(result.not_attempted) <= 399
+    assert_accounted_once(result)
+    with RestClient(store.base_url, spare) as client:
+        left = paths(client)
+    # Every delete the service applied is among the done, those that ended after the refusal
+    # and before the prune stopped included; none of the done is left.
+    assert set(result.done) == set(next(iter(made.values()))) - left
+
+
+def assert_accounted_once(result: PruneResult) -> None:
+    """Each checkpoint the plan deletes is exactly once among done, failed and not attempted."""
+    listed = [*result.done, *(p for p, _ in result.failed), *result.not_attempted]
+    assert sorted(listed) == sorted(c.tinker_path for c in result.plan.delete)
+
+
+def test_a_client_closed_during_a_prune_ends_it_with_what_was_done(store: Store) -> None:
+    user, key = store.user("closed")
+    store.runs(user, {0: 200})
+    client = RestClient(store.base_url, key, max_in_flight=2)
+    plan = plan_prune(list_checkpoints(client), RetentionPolicy(keep_last=0))
+
+    def close_part_way(done: int, total: int | None) -> None:
+        client.close()
+
+    result = carry_out(client, plan, progress=close_part_way)
+    assert result.stopped is not None and "closed" in result.stopped
+    assert result.done and result.not_attempted
+    assert_accounted_once(result)
+
+
+def test_ctrl_c_while_calls_are_submitted_loses_no_checkpoint(store: Store) -> None:
+    user, key = store.user("interrupted")
+    store.runs(user, {0: 50})
+    with RestClient(store.base_url, key, max_in_flight=4) as client:
+        plan = plan_prune(list_checkpoints(client), RetentionPolicy(keep_last=0))
+        send = client.delete_checkpoint_from_tinker_path
+        sent = 0
+
+        def interrupted_at_the_twentieth(path: str) -> APIFuture[None]:
+            nonlocal sent
+            sent += 1
+            if sent == 20:
+                raise KeyboardInterrupt
+            return send(path)
+
+        client.delete_checkpoint_from_tinker_path = interrupted_at_the_twentieth  # type: ignore[method-assign]
+        result = carry_out(client, plan)
+    assert result.stopped == "interrupted"
+    assert_accounted_once(result)
+    assert plan.delete[19].tinker_path in result.not_attempted  # the one being submitted
 
 
 def test_an_interrupted_prune_of_thousands_finishes_when_run_again(tmp_path: Path) -> None:

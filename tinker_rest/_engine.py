@@ -302,6 +302,11 @@ class Engine:
         _ENGINES.add(self)
 
     @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closed
+
+    @property
     def concurrency(self) -> int:
         """The most calls running at once: ``max_in_flight``, or ``max_connections`` if fewer."""
         return self._admit

@@ -577,8 +577,9 @@ class PruneResult:
     """What a prune did: the plan, the paths done (deleted or given a TTL), and the failures.
 
     A checkpoint that was already gone (404) counts as done. When the prune stopped early
-    (Ctrl-C, the key refused, the service unreachable), ``stopped`` says why and
-    ``not_attempted`` lists what was never sent; running the same policy again finishes it.
+    (Ctrl-C, the key refused, the service unreachable, the client closed), ``stopped`` says
+    why and ``not_attempted`` lists the rest: never sent, or still running when it stopped
+    (and so perhaps applied); running the same policy again finishes it.
     """
 
     plan: PrunePlan
@@ -639,8 +640,7 @@ def carry_out(
     # (gc.callbacks, ``make bench`` prune) and for 100,000 would hold a million objects.
     running = client._engine.concurrency
     window, low = 2 * running, running
-    remaining = iter(targets)
-    seen = 0  # calls whose outcome was looked at
+    taken = 0  # targets submitted or refused, in order; the rest were never sent
     paths: list[str] = []  # of the calls submitted, in order
     futures: list[APIFuture[None] | None] = []  # None once its outcome is taken
     index: dict[int, int] = {}  # id(future) -> its position in paths
@@ -650,8 +650,6 @@ def carry_out(
     ended: collections.deque[concurrent.futures.Future[None]] = collections.deque()
     ends = 0  # how many calls ended (counted on the engine's thread)
     wake = threading.Event()
-    refused = 0  # checkpoints the client refused to send
-    submitted_all = False
 
     def on_end(future: concurrent.futures.Future[None]) -> None:
         # On the engine's thread: the least work; a wake-up when the window runs low, at the
@@ -661,20 +659,16 @@ def carry_out(
         ends += 1
         outstanding = len(paths) - ends
         if (
-            (outstanding <= low and not submitted_all)
+            (outstanding <= low and taken < len(targets))
             or outstanding == 0
             or (not future.cancelled() and future.exception())
         ):
             wake.set()
 
     def submit() -> None:
-        nonlocal refused, submitted_all
-        while len(paths) - seen < window:
-            checkpoint = next(remaining, None)
-            if checkpoint is None:
-                submitted_all = True
-                return
-            path = checkpoint.tinker_path
+        nonlocal taken
+        while len(paths) - seen < window and taken < len(targets):
+            path = targets[taken].tinker_path
             try:
                 if set_ttl_seconds is None:
                     future = client.delete_checkpoint_from_tinker_path(path)
@@ -682,16 +676,29 @@ def carry_out(
                     future = client.set_checkpoint_ttl_from_tinker_path(path, set_ttl_seconds)
             except TinkerRestError as exc:  # a name the client refuses to send (".", "..")
                 failed.append((path, exc))
-                refused += 1
+                taken += 1
                 continue
+            # Recorded before it is counted as taken: a Ctrl-C in between leaves the path
+            # among those not attempted (the call may still be applied; running the policy
+            # again finds it gone), never out of the result.
             index[id(future)] = len(paths)
             paths.append(path)
             futures.append(future)
+            taken += 1
             future.add_done_callback(on_end)
 
-    settled: set[int] = set()
+    def outcome(i: int, future: concurrent.futures.Future[None]) -> BaseException | None:
+        """Put a finished call's path among the done or the failed; its error, if any."""
+        error = future.exception()
+        if error is None or isinstance(error, NotFoundError):
+            done.append(paths[i])  # a 404: already gone, the storage is freed either way
+        elif isinstance(error, TinkerRestError):
+            failed.append((paths[i], error))
+        return error
+
     stopped: str | None = None
     failures_in_a_row = 0
+    seen = 0  # calls whose outcome was looked at
     try:
         submit()
         while seen < len(paths) and stopped is None:
@@ -706,47 +713,49 @@ def carry_out(
                 seen += 1
                 i = index.pop(id(finished))
                 futures[i] = None
-                settled.add(i)
                 if finished.cancelled():
-                    settled.discard(i)
+                    if client._engine.closed:  # close() cancels the calls not yet running
+                        stopped = "the client was closed"
                     continue
-                error = finished.exception()
-                if error is None:
-                    done.append(paths[i])
-                elif isinstance(error, NotFoundError):
-                    done.append(paths[i])  # already gone: the storage is freed either way
-                elif isinstance(error, AuthenticationError):
-                    failed.append((paths[i], error))
+                error = outcome(i, finished)
+                if isinstance(error, AuthenticationError):
                     stopped = f"the API key was refused: {error}"
                 elif isinstance(error, APIConnectionError | APITimeoutError):
-                    failed.append((paths[i], error))
                     failures_in_a_row += 1
                     if failures_in_a_row >= STOP_AFTER_CONNECTION_FAILURES:
                         stopped = f"the service could not be reached: {error}"
                     continue
-                elif isinstance(error, TinkerRestError):
-                    failed.append((paths[i], error))
-                else:
+                elif isinstance(error, RuntimeError) and client._engine.closed:
+                    stopped = f"the client was closed: {error}"
+                elif error is not None and not isinstance(error, TinkerRestError):
                     raise error
                 failures_in_a_row = 0
             if stopped is None:
-                submit()
+                try:
+                    submit()
+                except RuntimeError as exc:
+                    if not client._engine.closed:
+                        raise
+                    stopped = f"the client was closed: {exc}"
             if progress is not None:
-                progress(seen + refused, len(targets))
+                progress(seen + (taken - len(paths)), len(targets))
     except KeyboardInterrupt:
         stopped = "interrupted"
     finally:
-        for future in futures:
-            if future is not None:
-                future.cancel()  # queued calls are not sent
-    # A call still running when the prune stopped may or may not have been applied; the ones
-    # never submitted were not.
-    not_attempted = [p for i, p in enumerate(paths) if i not in settled]
-    not_attempted += [c.tinker_path for c in remaining]
+        for i, future in enumerate(futures):
+            # Queued calls are not sent; calls that ended but were not looked at yet are
+            # counted for what they did.
+            if future is not None and not future.cancel() and future.done():
+                outcome(i, future)
+    if progress is not None and stopped is None:
+        progress(len(targets), len(targets))
+    # What is neither done nor failed: never sent, or still running when the prune stopped
+    # (which may or may not have been applied).
+    accounted = set(done).union(path for path, _ in failed)
+    not_attempted = [c.tinker_path for c in targets if c.tinker_path not in accounted]
     order = {p: i for i, p in enumerate(c.tinker_path for c in plan.delete)}
     done.sort(key=order.__getitem__)
     failed.sort(key=lambda item: order[item[0]])
-    not_attempted.sort(key=order.__getitem__)
     return PruneResult(
         plan=plan,
         done=tuple(done),
