@@ -157,11 +157,11 @@ class _Transfer:
     __slots__ = (
         "body",
         "curl",
+        "empty_set",
         "failure",
         "interim",
         "limit",
         "lines",
-        "posted",
         "received",
         "request",
         "shape",
@@ -172,7 +172,7 @@ class _Transfer:
         self.curl = curl
         self.limit = limit
         self.shape: tuple[str, str | None, bool] | None = None  # what the options are set for
-        self.posted: int | None = None  # the length of the body set on the handle, if one is
+        self.empty_set = False  # whether the handle holds an empty request body
         self.start(None, None)
 
     def start(self, request: Outgoing | None, task: _Task | None) -> None:
@@ -605,7 +605,7 @@ class Engine:
             if transfer.shape is not None:
                 curl.reset()
             transfer.shape = shape
-            transfer.posted = None
+            transfer.empty_set = False
             if kind == "GET":
                 setopt(pycurl.HTTPGET, 1)
             elif kind == "HEAD":
@@ -626,10 +626,10 @@ class Engine:
                 setopt(option, value)
         if kind == "body":
             setopt(pycurl.CUSTOMREQUEST, method)
-            if body or transfer.posted != 0:  # an empty body after an empty one: nothing to set
+            if body or not transfer.empty_set:  # an empty body after an empty one: nothing to set
                 setopt(pycurl.POSTFIELDSIZE, len(body))
                 setopt(pycurl.COPYPOSTFIELDS, body)
-                transfer.posted = len(body)
+                transfer.empty_set = not body
         setopt(pycurl.URL, request.url)
         setopt(pycurl.HTTPHEADER, lines)
         transfer.start(request, task)
@@ -714,7 +714,7 @@ class Engine:
             # libcurl's copy of the body (COPYPOSTFIELDS) would stay with the idle handle.
             curl.setopt(pycurl.POSTFIELDSIZE, 0)
             curl.setopt(pycurl.COPYPOSTFIELDS, b"")
-            transfer.posted = 0
+            transfer.empty_set = True
         transfer.start(None, None)  # an idle handle holds nothing of its last call
         if len(self._free) < self.max_in_flight:
             self._free.append(transfer)
